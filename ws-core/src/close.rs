@@ -120,6 +120,8 @@ impl CloseCode {
     /// an invalid literal fails the build with the rule it breaks.
     #[doc(hidden)]
     #[track_caller]
+    // The panic is a compile error: this only runs in `const` evaluation.
+    #[allow(clippy::panic)]
     pub const fn __checked(code: u16) -> CloseCode {
         match CloseCodeRule::of(code) {
             None => CloseCode(code),
@@ -222,6 +224,8 @@ impl CloseFrame {
     /// `const` context.
     #[doc(hidden)]
     #[track_caller]
+    // The panic is a compile error: this only runs in `const` evaluation.
+    #[allow(clippy::panic)]
     pub const fn __checked(code: CloseCode, reason: &'static str) -> CloseFrame {
         if reason.len() > MAX_REASON_LEN {
             panic!("a close reason is at most 123 bytes of UTF-8 (RFC 6455 §5.5)");
@@ -336,6 +340,7 @@ macro_rules! __close_code {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -49,12 +49,14 @@ fn rotate_key(key: [u8; 4], offset: usize) -> [u8; 4] {
 /// version is tested and benchmarked against.
 #[doc(hidden)]
 pub fn apply_mask_bytewise(data: &mut [u8], key: [u8; 4], offset: usize) {
-    for (i, byte) in data.iter_mut().enumerate() {
-        *byte ^= key[(offset + i) % 4];
+    let key = rotate_key(key, offset);
+    for (byte, key_byte) in data.iter_mut().zip(key.iter().cycle()) {
+        *byte ^= key_byte;
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
