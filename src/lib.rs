@@ -2,17 +2,30 @@
 //! websocket handlers.
 //!
 //! Applications depend on this crate alone and write
-//! `use lariat::prelude::*;`. Today it exposes the protocol core
-//! ([`ws_core`]): typed close codes, frames and the sans-IO connection. The
-//! runtime and the `#[websocket_handler]` macro join the prelude as they land.
+//! `use lariat::prelude::*;`. A handler is a plain struct implementing
+//! [`Handler`] (the `#[websocket_handler]` macro will write that impl from
+//! clauses); [`Server`] routes upgrade requests to it and runs one handler
+//! per connection on tokio. The protocol itself lives in the sans-IO
+//! [`core`](ws_core).
 
-pub use ws_core::{Bytes, CloseCode, CloseFrame, Frame, ProtocolError, Terminate, Text, close};
+pub use ws_core::{
+    Bytes, CloseCode, CloseFrame, ControlPayload, Frame, ProtocolError, Terminate, Text, close,
+};
+pub use ws_runtime::{
+    Addr, Config, Ctx, Handler, Init, Meta, Never, Reply, Request, Response, Route, SendError,
+    Server, Timer, UpgradeOptions, unmatched,
+};
 
 /// The sans-IO protocol core, for tools and tests that drive it directly.
 pub use ws_core as core;
+
+/// Test a handler without a socket (feature `testing`).
+#[cfg(feature = "testing")]
+pub use ws_runtime::testing;
 
 /// What a handler module needs: `use lariat::prelude::*;`.
 pub mod prelude {
     pub use std::time::Duration;
     pub use ws_core::{Bytes, CloseCode, CloseFrame, Frame, Terminate, Text, close};
+    pub use ws_runtime::{Addr, Ctx, Handler, Init, Reply, Request, Response, Server};
 }

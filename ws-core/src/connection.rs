@@ -35,6 +35,12 @@ pub struct Config {
     /// Answer every ping with a pong carrying the same payload (RFC 6455
     /// §5.5.2), in addition to reporting the ping. Default true.
     pub auto_pong: bool,
+    /// Validate text as its bytes arrive and fail on the first invalid byte
+    /// (RFC 6455 §8.1), even in the middle of a frame. When false, text is
+    /// validated once, when the message is whole: cheaper for large
+    /// fragmented text, as fast to fail for whole frames. Text handed out
+    /// is valid UTF-8 either way. Default true.
+    pub fail_fast_utf8: bool,
 }
 
 impl Default for Config {
@@ -43,6 +49,7 @@ impl Default for Config {
             max_frame_size: DEFAULT_MAX_MESSAGE_SIZE,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             auto_pong: true,
+            fail_fast_utf8: true,
         }
     }
 }
@@ -282,6 +289,18 @@ impl Connection {
         Ok(())
     }
 
+    /// Gives up on the closing handshake (the peer did not answer our close
+    /// in time, or the transport must close now): the state becomes
+    /// [`State::Closed`] and nothing more is read; queued bytes stay queued.
+    pub fn force_close(&mut self) {
+        self.state = State::Closed;
+        self.input.clear();
+        self.message = None;
+        self.message_buf = BytesMut::new();
+        self.message_len = 0;
+        self.decode = Decode::Header;
+    }
+
     /// Starts the closing handshake: shorthand for sending `Frame::Close`.
     pub fn close(&mut self, close: Option<CloseFrame>) -> Result<(), SendError> {
         self.send(Frame::Close(close))
@@ -416,6 +435,9 @@ impl Connection {
     /// whole single-frame text message already in the buffer is validated
     /// once, when it becomes a [`Text`], which is as fast to fail.
     fn starts_text_stream(&self, header: &FrameHeader, len: usize) -> bool {
+        if !self.config.fail_fast_utf8 {
+            return false;
+        }
         match header.opcode {
             OpCode::Text => !header.fin || self.input.len() < len,
             OpCode::Continuation => self.message == Some(MessageKind::Text),
@@ -471,7 +493,8 @@ impl Connection {
                 let kind = self.message.take().unwrap_or(MessageKind::Binary);
                 self.message_len = 0;
                 let message = std::mem::take(&mut self.message_buf);
-                self.finish_message(kind, message, true).map(Some)
+                let streamed = self.config.fail_fast_utf8;
+                self.finish_message(kind, message, streamed).map(Some)
             }
         }
     }
@@ -502,12 +525,7 @@ impl Connection {
         if self.state == State::Open {
             self.push_close(Some(&CloseFrame::new(error.close_code())));
         }
-        self.state = State::Closed;
-        self.input.clear();
-        self.message = None;
-        self.message_buf = BytesMut::new();
-        self.message_len = 0;
-        self.decode = Decode::Header;
+        self.force_close();
     }
 
     fn push_close(&mut self, close: Option<&CloseFrame>) {

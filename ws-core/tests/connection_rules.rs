@@ -534,3 +534,32 @@ fn close_frame_reason_is_sent_after_the_code() {
     assert_eq!(out[1] as usize, 2 + 122);
     assert_eq!(&out[2..4], [0x0f, 0xa0]);
 }
+
+#[test]
+fn without_fail_fast_utf8_invalid_text_fails_when_the_message_completes() {
+    let mut conn = Connection::new(
+        Role::Server,
+        Config {
+            fail_fast_utf8: false,
+            ..Config::default()
+        },
+    );
+    // The bad byte arrives in the first fragment but is only judged at the end.
+    assert_eq!(feed(&mut conn, &raw(0x01, b"ok\xc0")), Ok(vec![]));
+    assert_fails(
+        &mut conn,
+        &raw(0x80, b"tail"),
+        ProtocolError::InvalidUtf8,
+        1007,
+    );
+    let mut conn = Connection::new(
+        Role::Server,
+        Config {
+            fail_fast_utf8: false,
+            ..Config::default()
+        },
+    );
+    feed(&mut conn, &raw(0x01, "€".as_bytes().get(..1).unwrap())).unwrap();
+    let frames = feed(&mut conn, &raw(0x80, "€".as_bytes().get(1..).unwrap())).unwrap();
+    assert_eq!(frames, vec![Frame::text("€")]);
+}

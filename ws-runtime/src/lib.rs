@@ -1,7 +1,17 @@
-//! The tokio runtime of lariat: listener, HTTP/1.1 upgrade and the
-//! per-connection driver around [`ws_core::Connection`].
-//!
-//! The runtime arrives with its own issue; for now this crate re-exports the
-//! protocol core it will drive.
+//! The tokio runtime of lariat: the listener, the HTTP/1.1 upgrade and the
+//! per-connection driver that runs a [`Handler`] over
+//! [`ws_core::Connection`] with Cowboy's semantics.
 
-pub use ws_core;
+mod ctx;
+mod driver;
+mod handler;
+mod request;
+mod server;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use ctx::{Addr, Ctx, Meta, SendError, Timer};
+pub use handler::{Handler, Init, Never, Reply, UpgradeOptions, unmatched};
+pub use request::{Request, Response};
+pub use server::{Config, Route, Server};
+pub use ws_core::{self, Bytes, CloseCode, CloseFrame, Frame, Terminate, Text, close};

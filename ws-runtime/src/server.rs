@@ -1,0 +1,521 @@
+//! The listener: accepts TCP, reads the HTTP/1.1 request, routes it to a
+//! WebSocket handler, a page or the fallback.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::marker::PhantomData;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use ws_core::handshake::{self, HandshakeError};
+use ws_core::{Connection, Role, Terminate};
+
+use crate::ctx::{Addr, Ctx, Meta};
+use crate::driver::{Driver, DriverOptions, guarded};
+use crate::handler::{Handler, InitKind, UpgradeOptions};
+use crate::request::{Request, Response, StateMap};
+
+/// Server-wide limits and timeouts. Every field has a safe default.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Connections served at once; further ones wait in the listen backlog.
+    /// Default 100 000.
+    pub max_connections: usize,
+    /// Time a client has to send its whole request head. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// Largest request head in bytes; larger: 431. Default 8 KiB.
+    pub max_request_head_size: usize,
+    /// Largest frame payload in bytes unless `Init::max_frame_size` says
+    /// otherwise; larger: close 1009. Default 1 MiB.
+    pub max_frame_size: usize,
+    /// Largest message in bytes unless `Init::max_message_size` says
+    /// otherwise; larger: close 1009. Default 1 MiB.
+    pub max_message_size: usize,
+    /// Close with 1000 when no data arrives for this long, unless
+    /// `Init::idle_timeout` says otherwise. `None` waits forever (Cowboy's
+    /// default, which Cowboy itself advises against). Default 60 s.
+    pub idle_timeout: Option<Duration>,
+    /// Messages a connection's mailbox holds before `Addr::send` waits and
+    /// `Addr::try_send` fails. Default 1024.
+    pub mailbox_capacity: usize,
+    /// How long to wait for the peer's close frame after ours, and for the
+    /// last bytes to drain, before closing TCP; also how long graceful
+    /// shutdown waits for connections. Default 5 s.
+    pub close_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            max_connections: 100_000,
+            handshake_timeout: Duration::from_secs(10),
+            max_request_head_size: handshake::DEFAULT_MAX_HEAD_SIZE,
+            max_frame_size: ws_core::connection::DEFAULT_MAX_MESSAGE_SIZE,
+            max_message_size: ws_core::connection::DEFAULT_MAX_MESSAGE_SIZE,
+            idle_timeout: Some(Duration::from_secs(60)),
+            mailbox_capacity: 1024,
+            close_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What a connection needs from the server that accepted it.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) state: Arc<StateMap>,
+    pub(crate) shutdown: CancellationToken,
+}
+
+type BoxFuture = Pin<Box<dyn Future<Output = Option<Terminate>> + Send>>;
+
+/// Runs one upgraded connection of some handler type.
+trait Endpoint: Send + Sync {
+    fn upgrade(&self, upgrading: Upgrading) -> BoxFuture;
+}
+
+/// A WebSocket route target: what `Server::route` takes, made by
+/// `H::handler()`.
+#[derive(Clone)]
+pub struct Route {
+    endpoint: Arc<dyn Endpoint>,
+}
+
+impl fmt::Debug for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Route")
+    }
+}
+
+impl Route {
+    /// The route running handler `H`.
+    pub fn of<H: Handler>() -> Route {
+        Route {
+            endpoint: Arc::new(HandlerEndpoint::<H>(PhantomData)),
+        }
+    }
+}
+
+struct HandlerEndpoint<H>(PhantomData<fn() -> H>);
+
+impl<H: Handler> Endpoint for HandlerEndpoint<H> {
+    fn upgrade(&self, upgrading: Upgrading) -> BoxFuture {
+        Box::pin(upgrade::<H>(upgrading))
+    }
+}
+
+/// A validated upgrade request, ready for the handler's `init`.
+pub(crate) struct Upgrading {
+    pub(crate) stream: TcpStream,
+    pub(crate) request: Request,
+    pub(crate) upgrade: handshake::Upgrade,
+    /// Bytes read after the request head: the first frames.
+    pub(crate) leftover: BytesMut,
+    pub(crate) shared: Arc<Shared>,
+}
+
+type Fallback = Arc<dyn Fn(&Request) -> Response + Send + Sync>;
+
+/// A WebSocket server: routes by path to handlers, plain pages and a fallback.
+///
+/// # Examples
+///
+/// ```no_run
+/// use ws_runtime::{Ctx, Frame, Handler, Init, Reply, Request, Server};
+///
+/// struct Echo;
+/// impl Handler for Echo {
+///     type Info = ();
+///     async fn init(_req: &Request) -> Init<Self> { Init::upgrade(Echo) }
+///     async fn handle(&mut self, frame: Frame, _ctx: &mut Ctx<()>) -> Reply { Reply::frame(frame) }
+/// }
+///
+/// # async fn run() -> std::io::Result<()> {
+/// Server::bind("127.0.0.1:8080").await?
+///     .route("/echo", Echo::handler())
+///     .page("/", "<h1>hello</h1>")
+///     .serve()
+///     .await
+/// # }
+/// ```
+pub struct Server {
+    listener: TcpListener,
+    routes: HashMap<String, Route>,
+    pages: HashMap<String, Response>,
+    fallback: Option<Fallback>,
+    any_path: Option<Route>,
+    state: StateMap,
+    config: Config,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.listener.local_addr().ok())
+            .field("routes", &self.routes.keys().collect::<Vec<_>>())
+            .field("pages", &self.pages.keys().collect::<Vec<_>>())
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl Server {
+    /// Binds the listening socket.
+    pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<Server> {
+        Ok(Server::from_listener(TcpListener::bind(addr).await?))
+    }
+
+    /// Serves on a listener bound elsewhere.
+    pub fn from_listener(listener: TcpListener) -> Server {
+        Server {
+            listener,
+            routes: HashMap::new(),
+            pages: HashMap::new(),
+            fallback: None,
+            any_path: None,
+            state: StateMap::default(),
+            config: Config::default(),
+        }
+    }
+
+    /// The bound address (useful after binding port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Routes WebSocket upgrades on `path` to a handler (`H::handler()`).
+    pub fn route(mut self, path: impl Into<String>, route: Route) -> Server {
+        self.routes.insert(path.into(), route);
+        self
+    }
+
+    /// Routes WebSocket upgrades on every path without a route of its own.
+    pub fn route_any(mut self, route: Route) -> Server {
+        self.any_path = Some(route);
+        self
+    }
+
+    /// Answers plain GET requests for `path` with an HTML page.
+    pub fn page(mut self, path: impl Into<String>, html: impl Into<bytes::Bytes>) -> Server {
+        self.pages.insert(path.into(), Response::html(html));
+        self
+    }
+
+    /// Answers plain HTTP requests no page or route takes (default: 404).
+    pub fn fallback(
+        mut self,
+        fallback: impl Fn(&Request) -> Response + Send + Sync + 'static,
+    ) -> Server {
+        self.fallback = Some(Arc::new(fallback));
+        self
+    }
+
+    /// Shared state for handlers, reachable by type with `Request::state`.
+    pub fn state<T: Send + Sync + 'static>(mut self, value: T) -> Server {
+        self.state.insert(value);
+        self
+    }
+
+    /// Server-wide limits and timeouts.
+    pub fn config(mut self, config: Config) -> Server {
+        self.config = config;
+        self
+    }
+
+    /// Serves until the process ends.
+    pub async fn serve(self) -> io::Result<()> {
+        self.serve_with_shutdown(std::future::pending()).await
+    }
+
+    /// Serves until `signal` completes, then shuts down gracefully: stops
+    /// accepting, closes every connection with 1001, waits up to
+    /// `Config::close_timeout` for closing handshakes, and drops the rest.
+    pub async fn serve_with_shutdown(self, signal: impl Future<Output = ()>) -> io::Result<()> {
+        let Server {
+            listener,
+            routes,
+            pages,
+            fallback,
+            any_path,
+            state,
+            config,
+        } = self;
+        let shared = Arc::new(Shared {
+            shutdown: CancellationToken::new(),
+            state: Arc::new(state),
+            config,
+        });
+        let router = Arc::new(Router {
+            routes,
+            pages,
+            fallback,
+            any_path,
+        });
+        let permits = Arc::new(Semaphore::new(shared.config.max_connections));
+        let tasks = TaskTracker::new();
+        tokio::pin!(signal);
+        loop {
+            let permit = tokio::select! {
+                () = &mut signal => break,
+                permit = permits.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+            };
+            let accepted = tokio::select! {
+                () = &mut signal => break,
+                accepted = listener.accept() => accepted,
+            };
+            let (stream, peer) = match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Running out of file descriptors must not end the server;
+                    // back off briefly and keep accepting.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            let shared = shared.clone();
+            let router = router.clone();
+            tasks.spawn(async move {
+                serve_connection(stream, peer, shared, router).await;
+                drop(permit);
+            });
+        }
+        drop(listener);
+        tasks.close();
+        shared.shutdown.cancel();
+        // Connections close with 1001 and wait for the echo up to the close
+        // timeout themselves; this bound covers the drain after it.
+        let grace = shared.config.close_timeout * 2;
+        let _ = tokio::time::timeout(grace, tasks.wait()).await;
+        Ok(())
+    }
+}
+
+struct Router {
+    routes: HashMap<String, Route>,
+    pages: HashMap<String, Response>,
+    fallback: Option<Fallback>,
+    any_path: Option<Route>,
+}
+
+/// Reads the request head, then upgrades or answers plain HTTP.
+async fn serve_connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    router: Arc<Router>,
+) {
+    let _ = stream.set_nodelay(true);
+    let config = &shared.config;
+    let head = tokio::time::timeout(
+        config.handshake_timeout,
+        read_head(&mut stream, config.max_request_head_size),
+    )
+    .await;
+    let (head, leftover) = match head {
+        Ok(Ok(Some(head))) => head,
+        Ok(Ok(None)) => return,
+        Ok(Err(error)) => {
+            let _ = stream.write_all(&handshake::error_response(&error)).await;
+            return;
+        }
+        Err(_elapsed) => {
+            let timeout = handshake::response(408, &[("Connection", "close")], b"");
+            let _ = stream.write_all(&timeout).await;
+            return;
+        }
+    };
+    let route = router
+        .routes
+        .get(head.path())
+        .or(router.any_path.as_ref())
+        .cloned();
+    let is_upgrade = head.header("upgrade").is_some();
+    match route {
+        Some(route) if is_upgrade || !router.pages.contains_key(head.path()) => {
+            match handshake::validate_upgrade(&head) {
+                Ok(upgrade) => {
+                    let request = Request::new(head, peer, shared.state.clone(), Some(&upgrade));
+                    let upgrading = Upgrading {
+                        stream,
+                        request,
+                        upgrade,
+                        leftover,
+                        shared,
+                    };
+                    route.endpoint.upgrade(upgrading).await;
+                }
+                Err(error) => {
+                    let _ = stream.write_all(&handshake::error_response(&error)).await;
+                }
+            }
+        }
+        _ => {
+            let request = Request::new(head, peer, shared.state.clone(), None);
+            let response = match (router.pages.get(request.path()), &router.fallback) {
+                (Some(page), _) if request.method() == "GET" => page.clone(),
+                (_, Some(fallback)) => fallback(&request),
+                _ => Response::new(404).body("not found"),
+            };
+            let _ = stream.write_all(&response.encode()).await;
+            let _ = stream.shutdown().await;
+        }
+    }
+}
+
+/// Reads until a whole request head is buffered. `Ok(None)`: the client
+/// closed first.
+async fn read_head<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    max_head_size: usize,
+) -> Result<Option<(handshake::Request, BytesMut)>, HandshakeError> {
+    let mut buffer = BytesMut::with_capacity(1024);
+    loop {
+        if let Some((head, consumed)) = handshake::parse_request(&buffer, max_head_size)? {
+            let _ = buffer.split_to(consumed);
+            return Ok(Some((head, buffer)));
+        }
+        buffer.reserve(1024);
+        match stream.read_buf(&mut buffer).await {
+            Ok(0) | Err(_) => return Ok(None),
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Runs `init`, answers the handshake, and drives the connection.
+async fn upgrade<H: Handler>(upgrading: Upgrading) -> Option<Terminate> {
+    let Upgrading {
+        mut stream,
+        request,
+        upgrade,
+        leftover,
+        shared,
+    } = upgrading;
+    let init = match guarded(H::init(&request)).await {
+        Ok(init) => init,
+        Err(panic) => {
+            tracing::error!(panic = %panic, "init crashed; answering 500");
+            let _ = stream
+                .write_all(&Response::new(500).body("internal error").encode())
+                .await;
+            return Some(Terminate::Crash(panic));
+        }
+    };
+    let (mut handler, options) = match init.kind {
+        InitKind::Upgrade(handler, options) => (handler, options),
+        InitKind::Reject(response, state) => {
+            let _ = stream.write_all(&response.encode()).await;
+            let _ = stream.shutdown().await;
+            let reason = Terminate::Normal;
+            if let Some(mut state) = state {
+                terminate(&mut state, &reason).await;
+            }
+            return Some(reason);
+        }
+    };
+    // RFC 6455 §4.2.2: the server picks one of the client's subprotocols,
+    // or none; answering with one it did not offer would fail the client.
+    let protocol = options
+        .protocol
+        .clone()
+        .filter(|chosen| upgrade.protocols.iter().any(|offered| offered == chosen));
+    if let Some(chosen) = &options.protocol
+        && protocol.is_none()
+    {
+        tracing::warn!(protocol = %chosen, "init chose a subprotocol the client did not offer; answering without one");
+    }
+    let response = handshake::switching_protocols(&upgrade.key, protocol.as_deref(), None, &[]);
+    let reason = match stream.write_all(&response).await {
+        Err(error) => Terminate::Error(error),
+        Ok(()) => {
+            let meta = Meta {
+                compress: false,
+                version: upgrade.version,
+                protocol,
+                peer: request.peer(),
+            };
+            let (reader, writer) = stream.split();
+            let (sender, mailbox) = mpsc::channel(shared.config.mailbox_capacity.max(1));
+            let ctx = Ctx::new(Addr::new(sender), meta, request);
+            let io = Io {
+                reader,
+                writer,
+                leftover,
+            };
+            run_upgraded(&mut handler, io, ctx, mailbox, &options, &shared).await
+        }
+    };
+    terminate(&mut handler, &reason).await;
+    Some(reason)
+}
+
+/// The transport of an upgraded connection.
+pub(crate) struct Io<R, W> {
+    pub(crate) reader: R,
+    pub(crate) writer: W,
+    /// Bytes read after the request head: the first frames.
+    pub(crate) leftover: BytesMut,
+}
+
+/// Runs an upgraded connection over any transport until it ends.
+pub(crate) async fn run_upgraded<H, R, W>(
+    handler: &mut H,
+    io: Io<R, W>,
+    ctx: Ctx<H::Info>,
+    mailbox: mpsc::Receiver<H::Info>,
+    options: &UpgradeOptions,
+    shared: &Shared,
+) -> Terminate
+where
+    H: Handler,
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let config = &shared.config;
+    let core_config = ws_core::Config {
+        max_frame_size: options.max_frame_size.unwrap_or(config.max_frame_size),
+        max_message_size: options.max_message_size.unwrap_or(config.max_message_size),
+        fail_fast_utf8: options.validate_utf8.unwrap_or(true),
+        ..ws_core::Config::default()
+    };
+    let mut conn = Connection::new(Role::Server, core_config);
+    if !io.leftover.is_empty() {
+        conn.handle_bytes(&io.leftover);
+    }
+    let driver = Driver {
+        reader: io.reader,
+        writer: io.writer,
+        conn,
+        handler,
+        ctx,
+        mailbox,
+        shutdown: shared.shutdown.child_token(),
+        options: DriverOptions {
+            idle_timeout: options.idle_timeout.or(config.idle_timeout),
+            close_timeout: config.close_timeout,
+        },
+    };
+    driver.run().await
+}
+
+/// Calls `terminate` exactly once; a panic there is logged, not propagated.
+pub(crate) async fn terminate<H: Handler>(handler: &mut H, reason: &Terminate) {
+    tracing::debug!(?reason, "connection ended");
+    if let Err(panic) = guarded(handler.terminate(reason)).await {
+        tracing::error!(panic = %panic, "terminate crashed");
+    }
+}
