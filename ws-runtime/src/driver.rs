@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use bytes::Buf;
 use futures_util::FutureExt;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
@@ -89,9 +89,15 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    /// Runs the connection from `open` to the end and returns why it ended;
-    /// the caller runs `terminate` with it.
-    pub(crate) async fn run(mut self) -> Terminate {
+    /// Runs the connection from `open` to the end and returns why it ended,
+    /// and the read half so the caller can [`linger`] on it after running
+    /// `terminate`.
+    pub(crate) async fn run(mut self) -> (Terminate, R) {
+        let reason = self.drive().await;
+        (reason, self.reader)
+    }
+
+    async fn drive(&mut self) -> Terminate {
         let mut run = Run {
             ending: None,
             reading: true,
@@ -140,8 +146,9 @@ where
                         reading,
                     )
                 });
+                // Unbiased: a peer flooding the socket must not starve the
+                // mailbox, nor the reverse.
                 tokio::select! {
-                    biased;
                     wake = io => match wake {
                         IoWake::Read(n) => Wake::Read(n),
                         IoWake::Error(error) => Wake::Io(error),
@@ -324,34 +331,35 @@ where
         }
     }
 
-    /// Writes everything queued, then closes our side of TCP (the server
-    /// closes first, RFC 6455 §7.1.1) and drains the peer briefly so unread
-    /// bytes do not turn the close into a reset that could lose our close frame.
+    /// Writes everything queued, then closes our side of TCP: the server
+    /// closes first (RFC 6455 §7.1.1).
     async fn flush_and_close(&mut self) -> io::Result<()> {
-        let deadline = Instant::now() + self.options.close_timeout;
-        let flushed = tokio::time::timeout_at(deadline, async {
+        let flushed = tokio::time::timeout(self.options.close_timeout, async {
             while self.conn.wants_write() {
                 self.writer.write_buf(self.conn.send_buffer()).await?;
             }
             self.writer.flush().await?;
             self.writer.shutdown().await
         })
-        .await
-        .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()));
-        let _ = tokio::time::timeout_at(deadline, drain(&mut self.reader)).await;
-        flushed
+        .await;
+        flushed.unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
     }
 }
 
-/// Reads and discards until the peer closes or fails.
-async fn drain<R: AsyncRead + Unpin>(reader: &mut R) {
+/// After our side is closed, reads and discards until the peer closes too
+/// (or `timeout` passes), so bytes it sent late do not turn the close into a
+/// reset that could destroy our close frame before the peer reads it.
+pub(crate) async fn linger<R: AsyncRead + Unpin>(reader: &mut R, timeout: Duration) {
     use tokio::io::AsyncReadExt;
-    let mut sink = [0u8; 1024];
-    while let Ok(n) = reader.read(&mut sink).await {
-        if n == 0 {
-            break;
+    let _ = tokio::time::timeout(timeout, async {
+        let mut sink = [0u8; 1024];
+        while let Ok(n) = reader.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
         }
-    }
+    })
+    .await;
 }
 
 /// Per-run bookkeeping of the loop.
@@ -406,14 +414,28 @@ where
             Poll::Pending => break,
         }
     }
-    if reading {
-        let input = conn.input_mut();
-        input.reserve(READ_CHUNK);
-        match tokio_util::io::poll_read_buf(Pin::new(&mut *reader), cx, input) {
-            Poll::Ready(Ok(read)) => return Poll::Ready(IoWake::Read(read)),
-            Poll::Ready(Err(error)) => return Poll::Ready(IoWake::Error(error)),
-            Poll::Pending => {}
-        }
+    if !reading {
+        return Poll::Pending;
     }
-    Poll::Pending
+    let input = conn.input_mut();
+    if input.capacity() == 0 {
+        // Hibernated: wait for data with a stack buffer, so an idle
+        // connection holds no read buffer; allocate once bytes arrive.
+        let mut first = [0u8; 512];
+        let mut read_buf = ReadBuf::new(&mut first);
+        return match Pin::new(&mut *reader).poll_read(cx, &mut read_buf) {
+            Poll::Ready(Ok(())) => {
+                input.extend_from_slice(read_buf.filled());
+                Poll::Ready(IoWake::Read(read_buf.filled().len()))
+            }
+            Poll::Ready(Err(error)) => Poll::Ready(IoWake::Error(error)),
+            Poll::Pending => Poll::Pending,
+        };
+    }
+    input.reserve(READ_CHUNK);
+    match tokio_util::io::poll_read_buf(Pin::new(&mut *reader), cx, input) {
+        Poll::Ready(Ok(read)) => Poll::Ready(IoWake::Read(read)),
+        Poll::Ready(Err(error)) => Poll::Ready(IoWake::Error(error)),
+        Poll::Pending => Poll::Pending,
+    }
 }

@@ -21,7 +21,7 @@ use ws_core::handshake::{self, HandshakeError};
 use ws_core::{Connection, Role, Terminate};
 
 use crate::ctx::{Addr, Ctx, Meta};
-use crate::driver::{Driver, DriverOptions, guarded};
+use crate::driver::{Driver, DriverOptions, guarded, linger};
 use crate::handler::{Handler, InitKind, UpgradeOptions};
 use crate::request::{Request, Response, StateMap};
 
@@ -456,7 +456,11 @@ async fn upgrade<H: Handler>(upgrading: Upgrading) -> Option<Terminate> {
                 writer,
                 leftover,
             };
-            run_upgraded(&mut handler, io, ctx, mailbox, &options, &shared).await
+            let (reason, mut reader) =
+                run_upgraded(&mut handler, io, ctx, mailbox, &options, &shared).await;
+            terminate(&mut handler, &reason).await;
+            linger(&mut reader, shared.config.close_timeout).await;
+            return Some(reason);
         }
     };
     terminate(&mut handler, &reason).await;
@@ -479,7 +483,7 @@ pub(crate) async fn run_upgraded<H, R, W>(
     mailbox: mpsc::Receiver<H::Info>,
     options: &UpgradeOptions,
     shared: &Shared,
-) -> Terminate
+) -> (Terminate, R)
 where
     H: Handler,
     R: AsyncRead + Unpin,
@@ -503,7 +507,7 @@ where
         handler,
         ctx,
         mailbox,
-        shutdown: shared.shutdown.child_token(),
+        shutdown: shared.shutdown.clone(),
         options: DriverOptions {
             idle_timeout: options.idle_timeout.or(config.idle_timeout),
             close_timeout: config.close_timeout,

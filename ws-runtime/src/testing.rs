@@ -191,7 +191,8 @@ impl<H: Handler> Session<H> {
                 writer,
                 leftover: BytesMut::new(),
             };
-            let reason = run_upgraded(&mut handler, io, ctx, mailbox, &options, &shared).await;
+            let (reason, _reader) =
+                run_upgraded(&mut handler, io, ctx, mailbox, &options, &shared).await;
             terminate(&mut handler, &reason).await;
             (handler, reason)
         });
