@@ -21,7 +21,8 @@
 //! ws.onopen = () => ws.send("hello");
 //! ```
 //!
-//! Limits are raised so 16 MiB messages pass. Pings are answered by the
+//! permessage-deflate is accepted when offered. Limits are raised so 16 MiB
+//! messages pass. Pings are answered by the
 //! runtime; close frames end in `terminate`.
 
 use lariat::Config;
@@ -38,6 +39,7 @@ impl Handler for Echo {
 
     async fn init(_req: &Request) -> Init<Self> {
         Init::upgrade(Echo)
+            .compress(true)
             .max_frame_size(MAX_MESSAGE)
             .max_message_size(MAX_MESSAGE)
     }

@@ -12,6 +12,9 @@ use std::hash::{BuildHasher, RandomState};
 use bytes::{Buf, Bytes, BytesMut};
 
 use crate::close::{CloseCode, CloseFrame};
+use crate::deflate::{
+    DeflateConfig, DeflateParams, Deflater, InflateError, Inflater, sync_trailer,
+};
 use crate::error::ProtocolError;
 use crate::frame::{ControlPayload, Frame, FrameHeader, MAX_CONTROL_PAYLOAD, OpCode, Text};
 use crate::mask::apply_mask;
@@ -94,6 +97,18 @@ impl std::fmt::Display for SendError {
 
 impl std::error::Error for SendError {}
 
+/// permessage-deflate state of one connection (RFC 7692).
+#[derive(Debug)]
+struct DeflateState {
+    params: DeflateParams,
+    level: u32,
+    threshold: usize,
+    /// Compress outgoing messages (`Reply::deflate`, Cowboy's `{deflate, Bool}`).
+    compress: bool,
+    inflater: Inflater,
+    deflater: Deflater,
+}
+
 /// What the decoder is waiting for.
 #[derive(Debug, Clone, Copy)]
 enum Decode {
@@ -150,6 +165,10 @@ pub struct Connection {
     message_len: u64,
     utf8: Utf8Validator,
     close_received: bool,
+    /// permessage-deflate, when negotiated (boxed: most connections have none).
+    deflate: Option<Box<DeflateState>>,
+    /// The data message being received is compressed (RSV1 on its first frame).
+    compressed: bool,
     output: SendBuffer,
     /// xorshift state for client masking keys.
     mask_state: u64,
@@ -175,6 +194,8 @@ impl Connection {
             message_len: 0,
             utf8: Utf8Validator::new(),
             close_received: false,
+            deflate: None,
+            compressed: false,
             output: SendBuffer::new(),
             mask_state,
         }
@@ -240,9 +261,53 @@ impl Connection {
         !self.output.is_empty()
     }
 
+    /// Turns on permessage-deflate with negotiated `params` (RFC 7692):
+    /// RSV1 becomes legal on the first frame of a data message, compressed
+    /// messages are inflated, and outgoing messages of at least
+    /// `config.threshold` bytes are compressed at `config.level`.
+    pub fn enable_deflate(&mut self, params: DeflateParams, config: &DeflateConfig) {
+        self.deflate = Some(Box::new(DeflateState {
+            params,
+            level: config.level.min(9),
+            threshold: config.threshold,
+            compress: true,
+            inflater: Inflater::default(),
+            deflater: Deflater::default(),
+        }));
+    }
+
+    /// The permessage-deflate parameters in force, if negotiated.
+    pub fn deflate_params(&self) -> Option<DeflateParams> {
+        self.deflate.as_ref().map(|deflate| deflate.params)
+    }
+
+    /// Whether a decompressor is held now (it is made on the first
+    /// compressed message and released on hibernation when the peer takes
+    /// over no context).
+    pub fn holds_decompressor(&self) -> bool {
+        self.deflate
+            .as_ref()
+            .is_some_and(|d| d.inflater.is_allocated())
+    }
+
+    /// Compress the messages sent from now on, or not (Cowboy's
+    /// `{deflate, false}`); no effect without permessage-deflate.
+    pub fn set_compress(&mut self, compress: bool) {
+        if let Some(deflate) = &mut self.deflate {
+            deflate.compress = compress;
+        }
+    }
+
     /// Releases the memory of empty buffers (hibernation). Buffers holding
     /// bytes, and a fragmented message in progress, are kept.
     pub fn release_buffers(&mut self) {
+        let reset_per_message = self.peer_resets_context();
+        if let Some(deflate) = &mut self.deflate
+            && self.message.is_none()
+            && reset_per_message
+        {
+            deflate.inflater.release();
+        }
         if self.input.is_empty() {
             self.input = BytesMut::new();
         }
@@ -280,8 +345,8 @@ impl Connection {
             return Err(SendError::Closed);
         }
         match frame {
-            Frame::Text(text) => self.push(OpCode::Text, text.into_bytes()),
-            Frame::Binary(data) => self.push(OpCode::Binary, data),
+            Frame::Text(text) => self.push_message(OpCode::Text, text.into_bytes()),
+            Frame::Binary(data) => self.push_message(OpCode::Binary, data),
             Frame::Ping(payload) => self.push(OpCode::Ping, payload.into_bytes()),
             Frame::Pong(payload) => self.push(OpCode::Pong, payload.into_bytes()),
             Frame::Close(close) => self.push_close(close.as_ref()),
@@ -298,12 +363,30 @@ impl Connection {
         self.message = None;
         self.message_buf = BytesMut::new();
         self.message_len = 0;
+        self.compressed = false;
         self.decode = Decode::Header;
     }
 
     /// Starts the closing handshake: shorthand for sending `Frame::Close`.
     pub fn close(&mut self, close: Option<CloseFrame>) -> Result<(), SendError> {
         self.send(Frame::Close(close))
+    }
+
+    /// Whether the peer compresses each message on its own, so our
+    /// decompressor need not keep its window between messages.
+    fn peer_resets_context(&self) -> bool {
+        self.deflate.as_ref().is_some_and(|d| match self.role {
+            Role::Server => d.params.client_no_context_takeover,
+            Role::Client => d.params.server_no_context_takeover,
+        })
+    }
+
+    /// The peer's compression window: our decompression window.
+    fn peer_window_bits(&self) -> u8 {
+        self.deflate.as_ref().map_or(15, |d| match self.role {
+            Role::Server => d.params.client_max_window_bits,
+            Role::Client => d.params.server_max_window_bits,
+        })
     }
 
     fn decode_next(&mut self) -> Result<Option<Frame>, ProtocolError> {
@@ -369,9 +452,17 @@ impl Connection {
         // §5.2: "If a nonzero value is received and none of the negotiated
         // extensions defines the meaning of such a nonzero value, the
         // receiving endpoint MUST _Fail the WebSocket Connection_."
-        let rsv = u8::from(header.rsv1) << 2 | u8::from(header.rsv2) << 1 | u8::from(header.rsv3);
+        // RFC 7692 §6: permessage-deflate gives RSV1 a meaning on the first
+        // frame of a data message only; on a control or continuation frame
+        // it stays an error.
+        let rsv1_defined =
+            self.deflate.is_some() && matches!(header.opcode, OpCode::Text | OpCode::Binary);
+        let rsv = u8::from(header.rsv1 && !rsv1_defined) << 2
+            | u8::from(header.rsv2) << 1
+            | u8::from(header.rsv3);
         if rsv != 0 {
-            return Err(ProtocolError::ReservedBits(rsv));
+            let all = u8::from(header.rsv1) << 2 | rsv;
+            return Err(ProtocolError::ReservedBits(all));
         }
         // §5.1: a server MUST close on an unmasked frame, a client on a masked one.
         match (self.role, header.mask.is_some()) {
@@ -421,6 +512,9 @@ impl Connection {
             OpCode::Text => self.utf8.reset(),
             _ => {}
         }
+        if matches!(header.opcode, OpCode::Text | OpCode::Binary) {
+            self.compressed = header.rsv1;
+        }
         self.message_len = message_len;
         Ok(len)
     }
@@ -435,7 +529,8 @@ impl Connection {
     /// whole single-frame text message already in the buffer is validated
     /// once, when it becomes a [`Text`], which is as fast to fail.
     fn starts_text_stream(&self, header: &FrameHeader, len: usize) -> bool {
-        if !self.config.fail_fast_utf8 {
+        // Compressed bytes are not text: their inflated form is validated.
+        if !self.config.fail_fast_utf8 || self.compressed {
             return false;
         }
         match header.opcode {
@@ -472,6 +567,9 @@ impl Connection {
                 self.state = State::Closed;
                 Ok(Some(Frame::Close(close)))
             }
+            OpCode::Text | OpCode::Binary | OpCode::Continuation if self.compressed => {
+                self.complete_compressed_frame(header, &payload)
+            }
             OpCode::Text | OpCode::Binary if header.fin => {
                 self.message_len = 0;
                 let kind = if header.opcode == OpCode::Text {
@@ -497,6 +595,64 @@ impl Connection {
                 self.finish_message(kind, message, streamed).map(Some)
             }
         }
+    }
+
+    /// Inflates a compressed frame onto the message, validating inflated
+    /// text frame by frame; returns the message after its last frame
+    /// (RFC 7692 §7.2.2).
+    fn complete_compressed_frame(
+        &mut self,
+        header: FrameHeader,
+        payload: &[u8],
+    ) -> Result<Option<Frame>, ProtocolError> {
+        let kind = match header.opcode {
+            OpCode::Text => MessageKind::Text,
+            OpCode::Binary => MessageKind::Binary,
+            _ => self.message.unwrap_or(MessageKind::Binary),
+        };
+        let window_bits = self.peer_window_bits();
+        let reset = self.peer_resets_context();
+        let max = self.config.max_message_size;
+        let Some(deflate) = self.deflate.as_mut() else {
+            return Err(ProtocolError::ReservedBits(0b100));
+        };
+        let before = self.message_buf.len();
+        let inflated = deflate
+            .inflater
+            .inflate(payload, &mut self.message_buf, max, window_bits)
+            .and_then(|()| {
+                if header.fin {
+                    let trailer = sync_trailer();
+                    deflate
+                        .inflater
+                        .inflate(trailer, &mut self.message_buf, max, window_bits)
+                } else {
+                    Ok(())
+                }
+            });
+        inflated.map_err(|error| match error {
+            InflateError::Corrupt => ProtocolError::CorruptCompressedData,
+            InflateError::TooBig { max } => ProtocolError::MessageTooBig {
+                len: max as u64 + 1,
+                max,
+            },
+        })?;
+        let fail_fast = self.config.fail_fast_utf8;
+        if kind == MessageKind::Text && fail_fast {
+            let fresh = self.message_buf.get(before..).unwrap_or_default();
+            self.utf8
+                .feed(fresh)
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+        if !header.fin {
+            return Ok(None);
+        }
+        deflate.inflater.end_message(reset);
+        self.message = None;
+        self.message_len = 0;
+        self.compressed = false;
+        let message = std::mem::take(&mut self.message_buf);
+        self.finish_message(kind, message, fail_fast).map(Some)
     }
 
     fn finish_message(
@@ -546,22 +702,66 @@ impl Connection {
         };
     }
 
+    /// Queues a data message, compressed when permessage-deflate is on, the
+    /// message reaches the threshold and compression actually shrinks it.
+    fn push_message(&mut self, opcode: OpCode, payload: Bytes) {
+        let role = self.role;
+        if let Some(deflate) = &mut self.deflate
+            && deflate.compress
+            && payload.len() >= deflate.threshold
+        {
+            let (window_bits, takeover) = match role {
+                Role::Server => (
+                    deflate.params.server_max_window_bits,
+                    !deflate.params.server_no_context_takeover,
+                ),
+                Role::Client => (
+                    deflate.params.client_max_window_bits,
+                    !deflate.params.client_no_context_takeover,
+                ),
+            };
+            let mut compressed = Vec::new();
+            deflate.deflater.compress(
+                &payload,
+                &mut compressed,
+                deflate.level,
+                window_bits,
+                takeover,
+            );
+            // With context takeover the compressor's window now holds this
+            // message, so the compressed form must be sent even if larger.
+            if takeover || compressed.len() < payload.len() {
+                self.push_with(opcode, Bytes::from(compressed), true);
+                return;
+            }
+        }
+        self.push_with(opcode, payload, false);
+    }
+
     fn push(&mut self, opcode: OpCode, payload: Bytes) {
+        self.push_with(opcode, payload, false);
+    }
+
+    fn push_with(&mut self, opcode: OpCode, payload: Bytes, rsv1: bool) {
         match self.role {
             Role::Server => {
-                self.push_header(opcode, payload.len(), None);
+                self.push_header(opcode, payload.len(), None, rsv1);
                 self.output.put_shared(payload);
             }
-            Role::Client => self.push_slice(opcode, &payload),
+            Role::Client => self.push_slice_with(opcode, &payload, rsv1),
         }
     }
 
     fn push_slice(&mut self, opcode: OpCode, payload: &[u8]) {
+        self.push_slice_with(opcode, payload, false);
+    }
+
+    fn push_slice_with(&mut self, opcode: OpCode, payload: &[u8], rsv1: bool) {
         let mask = match self.role {
             Role::Server => None,
             Role::Client => Some(self.next_mask_key()),
         };
-        self.push_header(opcode, payload.len(), mask);
+        self.push_header(opcode, payload.len(), mask, rsv1);
         let open = self.output.open_mut();
         let start = open.len();
         open.extend_from_slice(payload);
@@ -571,8 +771,9 @@ impl Connection {
         self.output.wrote(payload.len());
     }
 
-    fn push_header(&mut self, opcode: OpCode, len: usize, mask: Option<[u8; 4]>) {
-        let header = FrameHeader::new(opcode, len, mask);
+    fn push_header(&mut self, opcode: OpCode, len: usize, mask: Option<[u8; 4]>, rsv1: bool) {
+        let mut header = FrameHeader::new(opcode, len, mask);
+        header.rsv1 = rsv1;
         header.encode(self.output.open_mut());
         self.output.wrote(header.encoded_len());
     }

@@ -38,6 +38,8 @@ pub enum ProtocolError {
     InvalidUtf8,
     /// Invalid UTF-8 in a close reason (§5.5.1, §8.1).
     InvalidCloseReason,
+    /// A compressed message that is not valid deflate data (RFC 7692 §7.2.2).
+    CorruptCompressedData,
     /// A frame longer than the configured maximum.
     FrameTooBig {
         /// The announced payload length.
@@ -60,9 +62,9 @@ impl ProtocolError {
     /// for a limit, 1002 for everything else.
     pub fn close_code(&self) -> CloseCode {
         match self {
-            ProtocolError::InvalidUtf8 | ProtocolError::InvalidCloseReason => {
-                CloseCode::INVALID_PAYLOAD
-            }
+            ProtocolError::InvalidUtf8
+            | ProtocolError::InvalidCloseReason
+            | ProtocolError::CorruptCompressedData => CloseCode::INVALID_PAYLOAD,
             ProtocolError::FrameTooBig { .. } | ProtocolError::MessageTooBig { .. } => {
                 CloseCode::MESSAGE_TOO_BIG
             }
@@ -132,6 +134,9 @@ impl fmt::Display for ProtocolError {
             ProtocolError::InvalidCloseReason => {
                 f.write_str("invalid UTF-8 in a close reason (RFC 6455 §5.5.1)")
             }
+            ProtocolError::CorruptCompressedData => {
+                f.write_str("compressed message is not valid deflate data (RFC 7692 §7.2.2)")
+            }
             ProtocolError::FrameTooBig { len, max } => {
                 write!(f, "frame of {len} bytes exceeds the limit of {max} bytes")
             }
@@ -168,6 +173,7 @@ mod tests {
             (InvalidCloseCode(1005), 1002, "BadFrame"),
             (InvalidUtf8, 1007, "BadEncoding"),
             (InvalidCloseReason, 1007, "BadEncoding"),
+            (CorruptCompressedData, 1007, "BadFrame"),
             (FrameTooBig { len: 2, max: 1 }, 1009, "BadFrame"),
             (MessageTooBig { len: 2, max: 1 }, 1009, "BadFrame"),
         ];

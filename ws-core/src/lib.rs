@@ -11,6 +11,7 @@
 
 pub mod close;
 pub mod connection;
+pub mod deflate;
 pub mod error;
 pub mod frame;
 pub mod handshake;

@@ -237,6 +237,7 @@ where
             hibernate,
             active,
             idle_timeout,
+            deflate,
         } = reply;
         match frames {
             Frames::None => {}
@@ -249,6 +250,9 @@ where
         }
         if shutdown {
             self.start_close(run, CloseFrame::new(CloseCode::NORMAL), Terminate::Shutdown);
+        }
+        if let Some(deflate) = deflate {
+            self.conn.set_compress(deflate);
         }
         run.hibernate |= hibernate;
         if let Some(active) = active {

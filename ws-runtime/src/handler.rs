@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use ws_core::deflate::DeflateConfig;
 use ws_core::{Bytes, CloseCode, CloseFrame, Frame, Terminate, Text};
 
 use crate::ctx::Ctx;
@@ -137,6 +138,7 @@ pub struct Reply {
     pub(crate) hibernate: bool,
     pub(crate) active: Option<bool>,
     pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) deflate: Option<bool>,
 }
 
 impl Reply {
@@ -206,6 +208,13 @@ impl Reply {
         self
     }
 
+    /// Compress the frames sent from now on, or not (Cowboy's
+    /// `{deflate, Bool}`); only meaningful when permessage-deflate is in use.
+    pub fn deflate(mut self, deflate: bool) -> Reply {
+        self.deflate = Some(deflate);
+        self
+    }
+
     /// A new idle timeout, from the next event on.
     pub fn idle_timeout(mut self, timeout: Duration) -> Reply {
         self.idle_timeout = Some(timeout);
@@ -235,6 +244,8 @@ pub struct UpgradeOptions {
     pub(crate) max_message_size: Option<usize>,
     pub(crate) protocol: Option<String>,
     pub(crate) validate_utf8: Option<bool>,
+    pub(crate) compress: bool,
+    pub(crate) deflate: DeflateConfig,
 }
 
 #[derive(Debug)]
@@ -308,6 +319,42 @@ impl<H> Init<H> {
     /// The largest message accepted, in bytes (larger: close 1009).
     pub fn max_message_size(self, bytes: usize) -> Init<H> {
         self.options(|o| o.max_message_size = Some(bytes))
+    }
+
+    /// Accept permessage-deflate (RFC 7692) when the client offers it; off
+    /// unless asked, as in Cowboy. See [`DeflateConfig`] for the defaults:
+    /// level 1, no server context takeover (no compressor held per
+    /// connection), a 12-bit client window when the client lets the server
+    /// choose, messages under 64 bytes sent plain.
+    pub fn compress(self, compress: bool) -> Init<H> {
+        self.options(|o| o.compress = compress)
+    }
+
+    /// The compression level, 0-9 (with [`Init::compress`]).
+    pub fn compression_level(self, level: u32) -> Init<H> {
+        self.options(|o| o.deflate.level = level.min(9))
+    }
+
+    /// Messages shorter than `bytes` are sent uncompressed (with [`Init::compress`]).
+    pub fn compression_threshold(self, bytes: usize) -> Init<H> {
+        self.options(|o| o.deflate.threshold = bytes)
+    }
+
+    /// The windows, 8-15 bits: the largest the server compresses with, and
+    /// the one it asks the client to use when the client lets it choose.
+    pub fn compression_window_bits(self, server: u8, client: u8) -> Init<H> {
+        self.options(|o| {
+            o.deflate.server_max_window_bits = server.clamp(8, 15);
+            o.deflate.client_max_window_bits = client.clamp(8, 15);
+        })
+    }
+
+    /// Every permessage-deflate preference at once (implies [`Init::compress`]).
+    pub fn deflate(self, config: DeflateConfig) -> Init<H> {
+        self.options(|o| {
+            o.compress = true;
+            o.deflate = config;
+        })
     }
 
     /// The subprotocol to answer with; it should be one the client offered

@@ -438,12 +438,18 @@ async fn upgrade<H: Handler>(upgrading: Upgrading) -> Option<Terminate> {
     {
         tracing::warn!(protocol = %chosen, "init chose a subprotocol the client did not offer; answering without one");
     }
-    let response = handshake::switching_protocols(&upgrade.key, protocol.as_deref(), None, &[]);
+    let negotiated = options
+        .compress
+        .then(|| ws_core::deflate::negotiate(&upgrade.extensions, &options.deflate))
+        .flatten();
+    let extensions = negotiated.as_ref().map(|n| n.response.as_str());
+    let response =
+        handshake::switching_protocols(&upgrade.key, protocol.as_deref(), extensions, &[]);
     let reason = match stream.write_all(&response).await {
         Err(error) => Terminate::Error(error),
         Ok(()) => {
             let meta = Meta {
-                compress: false,
+                compress: negotiated.is_some(),
                 version: upgrade.version,
                 protocol,
                 peer: request.peer(),
@@ -456,8 +462,9 @@ async fn upgrade<H: Handler>(upgrading: Upgrading) -> Option<Terminate> {
                 writer,
                 leftover,
             };
+            let deflate = negotiated.map(|n| n.params);
             let (reason, mut reader) =
-                run_upgraded(&mut handler, io, ctx, mailbox, &options, &shared).await;
+                run_upgraded(&mut handler, io, ctx, mailbox, &options, deflate, &shared).await;
             terminate(&mut handler, &reason).await;
             linger(&mut reader, shared.config.close_timeout).await;
             return Some(reason);
@@ -482,6 +489,7 @@ pub(crate) async fn run_upgraded<H, R, W>(
     ctx: Ctx<H::Info>,
     mailbox: mpsc::Receiver<H::Info>,
     options: &UpgradeOptions,
+    deflate: Option<ws_core::deflate::DeflateParams>,
     shared: &Shared,
 ) -> (Terminate, R)
 where
@@ -497,6 +505,9 @@ where
         ..ws_core::Config::default()
     };
     let mut conn = Connection::new(Role::Server, core_config);
+    if let Some(params) = deflate {
+        conn.enable_deflate(params, &options.deflate);
+    }
     if !io.leftover.is_empty() {
         conn.handle_bytes(&io.leftover);
     }

@@ -192,7 +192,7 @@ impl<H: Handler> Session<H> {
                 leftover: BytesMut::new(),
             };
             let (reason, _reader) =
-                run_upgraded(&mut handler, io, ctx, mailbox, &options, &shared).await;
+                run_upgraded(&mut handler, io, ctx, mailbox, &options, None, &shared).await;
             terminate(&mut handler, &reason).await;
             (handler, reason)
         });
