@@ -134,8 +134,10 @@ where
             if let Some(deadline) = deadline {
                 sleep.as_mut().reset(deadline);
             }
-            let reading = run.reading;
             let closing = run.ending.is_some();
+            // Once closing, read regardless of `active(false)`: the peer's
+            // close frame completes the handshake (RFC 6455 §7.1.2).
+            let reading = run.reading || closing;
             let wake = {
                 let io = poll_fn(|cx| {
                     poll_io(
@@ -321,17 +323,19 @@ where
         if run.ending.is_some() {
             return;
         }
-        if run.idle_deadline.is_some_and(|at| at <= now) {
-            // Cowboy closes an idle connection with 1000 and reason `timeout`.
-            self.start_close(run, CloseFrame::new(CloseCode::NORMAL), Terminate::Timeout);
-            return;
-        }
-        while let Some(msg) = self.ctx.timers.pop_due(now) {
+        // Events in deadline order: timers due before the idle deadline are
+        // delivered first, even when the driver wakes late.
+        let idle_due = run.idle_deadline.filter(|at| *at <= now);
+        while let Some(msg) = self.ctx.timers.pop_due(idle_due.unwrap_or(now)) {
             let reply = guarded(self.handler.info(msg, &mut self.ctx)).await;
             self.handle_reply(run, reply);
             if run.ending.is_some() {
                 return;
             }
+        }
+        if idle_due.is_some() {
+            // Cowboy closes an idle connection with 1000 and reason `timeout`.
+            self.start_close(run, CloseFrame::new(CloseCode::NORMAL), Terminate::Timeout);
         }
     }
 

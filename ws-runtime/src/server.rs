@@ -320,11 +320,15 @@ async fn serve_connection(
 ) {
     let _ = stream.set_nodelay(true);
     let config = &shared.config;
-    let head = tokio::time::timeout(
-        config.handshake_timeout,
-        read_head(&mut stream, config.max_request_head_size),
-    )
-    .await;
+    // A connection still in its handshake when the server shuts down is
+    // dropped: it has no WebSocket to close yet.
+    let head = tokio::select! {
+        head = tokio::time::timeout(
+            config.handshake_timeout,
+            read_head(&mut stream, config.max_request_head_size),
+        ) => head,
+        () = shared.shutdown.cancelled() => return,
+    };
     let (head, leftover) = match head {
         Ok(Ok(Some(head))) => head,
         Ok(Ok(None)) => return,
