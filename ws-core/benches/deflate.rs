@@ -1,7 +1,12 @@
 //! permessage-deflate throughput: compressing and inflating whole messages
 //! through `Connection`, on text-like (JSON) and random payloads of 1 KiB
 //! and 64 KiB. Run with `cargo bench -p ws-core --bench deflate`.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -91,8 +96,7 @@ fn deflate(c: &mut Criterion) {
         for size in [1024usize, 64 * 1024] {
             // A client compressing each message alone, so the same wire
             // bytes can be inflated again and again.
-            let (mut server, mut client) =
-                pair("permessage-deflate; client_no_context_takeover");
+            let (mut server, mut client) = pair("permessage-deflate; client_no_context_takeover");
             client.send(Frame::Binary(make(size))).unwrap();
             let out = client.send_buffer();
             let wire = out.copy_to_bytes(out.remaining());
