@@ -324,8 +324,7 @@ impl<H> Init<H> {
     /// Accept permessage-deflate (RFC 7692) when the client offers it; off
     /// unless asked, as in Cowboy. See [`DeflateConfig`] for the defaults:
     /// level 1, no server context takeover (no compressor held per
-    /// connection), a 12-bit client window when the client lets the server
-    /// choose, messages under 64 bytes sent plain.
+    /// connection), messages under 64 bytes sent plain.
     pub fn compress(self, compress: bool) -> Init<H> {
         self.options(|o| o.compress = compress)
     }
