@@ -489,14 +489,28 @@ impl Connection {
             }
             _ => {}
         }
-        if header.payload_len > self.config.max_frame_size as u64 {
+        // A compressed message is limited by its inflated size, checked while
+        // inflating; its wire size gets slack, since deflate can grow data
+        // that does not compress (zlib's quick mode by up to an eighth) and
+        // a sender that takes over context must send it compressed anyway.
+        let compressed = header.rsv1 || (header.opcode == OpCode::Continuation && self.compressed);
+        let allowed = |max: usize| -> u64 {
+            if compressed {
+                (max as u64)
+                    .saturating_add(max as u64 / 8)
+                    .saturating_add(64)
+            } else {
+                max as u64
+            }
+        };
+        if header.payload_len > allowed(self.config.max_frame_size) {
             return Err(ProtocolError::FrameTooBig {
                 len: header.payload_len,
                 max: self.config.max_frame_size,
             });
         }
         let message_len = self.message_len.saturating_add(header.payload_len);
-        if message_len > self.config.max_message_size as u64 {
+        if message_len > allowed(self.config.max_message_size) {
             return Err(ProtocolError::MessageTooBig {
                 len: message_len,
                 max: self.config.max_message_size,

@@ -413,6 +413,14 @@ impl Deflater {
 }
 
 fn compress_into(state: &mut Compress, input: &[u8], out: &mut Vec<u8>) {
+    if input.is_empty() {
+        // An empty message is one empty stored block, BFINAL=0, whose
+        // trailing `00 00 ff ff` is removed: the single byte 0x00 (RFC 7692
+        // §7.2.3.6). zlib would refuse a second sync flush with no input
+        // in between and write nothing, which the peer cannot inflate.
+        out.push(0x00);
+        return;
+    }
     let start_in = state.total_in();
     let start = out.len();
     loop {
@@ -521,6 +529,25 @@ mod tests {
         deflater.compress(b"Hello", &mut out, 6, 15, true);
         assert_eq!(out, [0xf2, 0x00, 0x11, 0x00, 0x00]);
         assert!(deflater.is_allocated());
+    }
+
+    #[test]
+    fn empty_messages_compress_to_one_empty_stored_block_even_with_context_takeover() {
+        // Found by the deflate fuzz target: the second empty message under
+        // context takeover came out empty and corrupted the ones after it.
+        let mut deflater = Deflater::default();
+        let mut inflater = Inflater::default();
+        for message in [&b""[..], b"", b"", b"Hello", b"", b"Hello"] {
+            let mut out = Vec::new();
+            deflater.compress(message, &mut out, 7, 8, true);
+            assert!(!out.is_empty());
+            let mut inflated = BytesMut::new();
+            inflater.inflate(&out, &mut inflated, 100, 8).unwrap();
+            inflater
+                .inflate(sync_trailer(), &mut inflated, 100, 8)
+                .unwrap();
+            assert_eq!(&inflated[..], message);
+        }
     }
 
     #[test]

@@ -28,14 +28,24 @@ pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
     let mut chunks = data.chunks_exact_mut(32);
     for chunk in &mut chunks {
         for lane in chunk.chunks_exact_mut(8) {
-            let mut bytes = [0u8; 8];
-            bytes.copy_from_slice(lane);
-            lane.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ word).to_ne_bytes());
+            xor_lane(lane, word);
         }
     }
-    for (byte, key_byte) in chunks.into_remainder().iter_mut().zip(key.iter().cycle()) {
+    // The tail of every frame, and all of a small one: still a word at a time.
+    let mut lanes = chunks.into_remainder().chunks_exact_mut(8);
+    for lane in &mut lanes {
+        xor_lane(lane, word);
+    }
+    for (byte, key_byte) in lanes.into_remainder().iter_mut().zip(key.iter().cycle()) {
         *byte ^= key_byte;
     }
+}
+
+/// XORs an 8-byte lane with the key repeated twice.
+fn xor_lane(lane: &mut [u8], word: u64) {
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(lane);
+    lane.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ word).to_ne_bytes());
 }
 
 /// The key as seen from `offset` bytes into the payload.

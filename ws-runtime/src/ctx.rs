@@ -4,10 +4,13 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
+use ws_core::CloseCode;
 
 use crate::request::Request;
 
@@ -18,12 +21,35 @@ use crate::request::Request;
 /// [`Addr::send`] waits while it is full, [`Addr::try_send`] fails at once.
 pub struct Addr<I> {
     sender: mpsc::Sender<I>,
+    control: Arc<Control>,
+}
+
+/// Requests to the connection itself, beside its typed mailbox: they must
+/// get through even when the mailbox is full.
+#[derive(Debug, Default)]
+pub(crate) struct Control {
+    /// The close code asked for with [`Addr::close`]; 0 while none.
+    close: AtomicU16,
+    notify: Notify,
+}
+
+impl Control {
+    /// Waits until a close is asked for, and returns its code.
+    pub(crate) async fn close_requested(&self) -> CloseCode {
+        loop {
+            if let Some(code) = CloseCode::new(self.close.load(Ordering::Acquire)) {
+                return code;
+            }
+            self.notify.notified().await;
+        }
+    }
 }
 
 impl<I> Clone for Addr<I> {
     fn clone(&self) -> Addr<I> {
         Addr {
             sender: self.sender.clone(),
+            control: self.control.clone(),
         }
     }
 }
@@ -76,7 +102,28 @@ impl<I> std::error::Error for SendError<I> {}
 
 impl<I> Addr<I> {
     pub(crate) fn new(sender: mpsc::Sender<I>) -> Addr<I> {
-        Addr { sender }
+        Addr {
+            sender,
+            control: Arc::new(Control::default()),
+        }
+    }
+
+    pub(crate) fn control(&self) -> &Arc<Control> {
+        &self.control
+    }
+
+    /// Asks the connection to close with `code`, even when its mailbox is
+    /// full: it sends the close frame, stops calling the handler, and
+    /// terminates with [`Terminate::Shutdown`](ws_core::Terminate::Shutdown).
+    /// The first request wins; later ones are ignored.
+    pub fn close(&self, code: CloseCode) {
+        let _ = self.control.close.compare_exchange(
+            0,
+            code.as_u16(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        self.control.notify.notify_one();
     }
 
     /// Sends a message, waiting while the mailbox is full; fails once the
@@ -169,6 +216,7 @@ pub struct Ctx<I> {
     pub(crate) timers: Timers<I>,
     meta: Meta,
     request: Request,
+    pub(crate) latency: Option<Duration>,
 }
 
 impl<I> fmt::Debug for Ctx<I> {
@@ -187,6 +235,7 @@ impl<I> Ctx<I> {
             timers: Timers::new(),
             meta,
             request,
+            latency: None,
         }
     }
 
@@ -233,5 +282,15 @@ impl<I> Ctx<I> {
     /// The upgrade request.
     pub fn request(&self) -> &Request {
         &self.request
+    }
+
+    /// The round trip of the last keepalive ping (`Init::keepalive`), once
+    /// a pong has answered one.
+    pub fn latency(&self) -> Option<Duration> {
+        self.latency
+    }
+
+    pub(crate) fn control(&self) -> Arc<Control> {
+        self.addr.control().clone()
     }
 }

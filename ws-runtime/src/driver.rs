@@ -24,9 +24,16 @@ use ws_core::{CloseCode, CloseFrame, Connection, Frame, Terminate};
 
 use crate::ctx::Ctx;
 use crate::handler::{Frames, Handler, Reply};
+use crate::stats::{Stats, Tally};
 
-/// How much room to make in the input buffer before each read.
-const READ_CHUNK: usize = 8 * 1024;
+/// The first read makes this much room; the room doubles while reads fill
+/// it, up to [`MAX_READ_CHUNK`], so idle connections stay small and busy
+/// ones read in large gulps.
+const MIN_READ_CHUNK: usize = 2 * 1024;
+const MAX_READ_CHUNK: usize = 64 * 1024;
+/// An empty input buffer larger than this is released after use (it grew
+/// for a large message).
+const KEEP_INPUT_CAPACITY: usize = 2 * MAX_READ_CHUNK;
 /// Vectored writes take at most this many buffers at once.
 const MAX_IOVECS: usize = 64;
 
@@ -35,6 +42,16 @@ const MAX_IOVECS: usize = 64;
 pub(crate) struct DriverOptions {
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) close_timeout: Duration,
+    /// Stop reading the socket and the mailbox while this many bytes wait
+    /// to be written...
+    pub(crate) write_high: usize,
+    /// ...until they drain to this many.
+    pub(crate) write_low: usize,
+    /// Close with 1008 when more than this many bytes wait to be written.
+    pub(crate) write_max: usize,
+    /// Ping every `.0`; close with 1011 when no pong comes within `.1`.
+    pub(crate) keepalive: Option<(Duration, Duration)>,
+    pub(crate) stats: Stats,
 }
 
 /// Runs a handler panic-safely; a panic becomes its message.
@@ -58,6 +75,8 @@ fn panic_message(payload: Box<dyn Any + Send>) -> String {
 /// What the socket did.
 enum IoWake {
     Read(usize),
+    /// The send buffer drained below the low watermark.
+    Drained,
     Error(io::Error),
 }
 
@@ -65,9 +84,13 @@ enum IoWake {
 enum Wake<I> {
     /// Bytes were read (0: the peer closed its side).
     Read(usize),
+    /// Writing caught up: reading may resume.
+    Drained,
     Info(I),
     Deadline,
     Shutdown,
+    /// Another task asked this connection to close (`Addr::close`).
+    CloseRequested(CloseCode),
     Io(io::Error),
 }
 
@@ -105,9 +128,19 @@ where
             idle_timeout: self.options.idle_timeout,
             idle_deadline: None,
             close_deadline: None,
+            throttled: false,
+            read_chunk: MIN_READ_CHUNK,
+            next_ping: self
+                .options
+                .keepalive
+                .map(|(interval, _)| Instant::now() + interval),
+            ping: None,
+            ping_seq: 0,
+            tally: Tally::default(),
         };
         run.touch();
         let mut sleep: Pin<Box<Sleep>> = Box::pin(tokio::time::sleep_until(far_future()));
+        let control = self.ctx.control();
 
         match guarded(self.handler.open(&mut self.ctx)).await {
             Ok(reply) => self.apply(&mut run, reply),
@@ -116,18 +149,28 @@ where
 
         loop {
             self.process_input(&mut run).await;
+            self.options.stats.flush(&mut run.tally);
 
             if self.conn.is_closed() {
-                let flushed = self.flush_and_close().await;
+                let flushed = self.flush_and_close(&mut run).await;
+                self.options.stats.flush(&mut run.tally);
                 return match (run.ending.take(), flushed) {
                     (Some(reason), _) => reason,
                     (None, Err(error)) => Terminate::Error(error),
                     (None, Ok(())) => Terminate::Closed,
                 };
             }
+            self.check_write_buffer(&mut run);
             if run.hibernate && !self.conn.wants_write() {
                 self.conn.release_buffers();
                 run.hibernate = false;
+                run.read_chunk = MIN_READ_CHUNK;
+            } else if self.conn.buffered_input() == 0
+                && self.conn.input_mut().capacity() > KEEP_INPUT_CAPACITY
+            {
+                // A large message grew the buffer; idle, it shrinks back.
+                *self.conn.input_mut() = bytes::BytesMut::new();
+                run.read_chunk = MIN_READ_CHUNK;
             }
 
             let deadline = self.next_deadline(&run);
@@ -135,17 +178,24 @@ where
                 sleep.as_mut().reset(deadline);
             }
             let closing = run.ending.is_some();
-            // Once closing, read regardless of `active(false)`: the peer's
-            // close frame completes the handshake (RFC 6455 §7.1.2).
-            let reading = run.reading || closing;
+            // Once closing, read regardless of `active(false)` or a full
+            // send buffer: the peer's close frame completes the handshake
+            // (RFC 6455 §7.1.2).
+            let reading = (run.reading && !run.throttled) || closing;
+            let taking_info = !closing && !run.throttled;
+            let drained_at = run.throttled.then_some(self.options.write_low);
             let wake = {
                 let io = poll_fn(|cx| {
                     poll_io(
                         cx,
-                        &mut self.reader,
-                        &mut self.writer,
-                        &mut self.conn,
-                        reading,
+                        Io {
+                            reader: &mut self.reader,
+                            writer: &mut self.writer,
+                            conn: &mut self.conn,
+                            tally: &mut run.tally,
+                        },
+                        reading.then_some(run.read_chunk),
+                        drained_at,
                     )
                 });
                 // Unbiased: a peer flooding the socket must not starve the
@@ -153,25 +203,38 @@ where
                 tokio::select! {
                     wake = io => match wake {
                         IoWake::Read(n) => Wake::Read(n),
+                        IoWake::Drained => Wake::Drained,
                         IoWake::Error(error) => Wake::Io(error),
                     },
-                    msg = self.mailbox.recv(), if !closing => match msg {
+                    msg = self.mailbox.recv(), if taking_info => match msg {
                         Some(msg) => Wake::Info(msg),
                         // The context holds a sender, so the mailbox never closes first.
                         None => Wake::Shutdown,
                     },
                     () = sleep.as_mut(), if deadline.is_some() => Wake::Deadline,
                     () = self.shutdown.cancelled(), if !closing => Wake::Shutdown,
+                    code = control.close_requested(), if !closing => Wake::CloseRequested(code),
                 }
             };
 
             match wake {
                 Wake::Read(0) => {
+                    self.options.stats.flush(&mut run.tally);
                     // The peer closed TCP. Without its close frame that is
                     // Cowboy's `{error, closed}`, unless we were closing anyway.
                     return run.ending.take().unwrap_or(Terminate::Closed);
                 }
-                Wake::Read(_) => run.touch(),
+                Wake::Read(n) => {
+                    run.touch();
+                    // Reads that fill the room they had ask for more next time.
+                    if n >= run.read_chunk {
+                        run.read_chunk = (run.read_chunk * 2).min(MAX_READ_CHUNK);
+                    }
+                }
+                Wake::Drained => run.throttled = false,
+                Wake::CloseRequested(code) => {
+                    self.start_close(&mut run, CloseFrame::new(code), Terminate::Shutdown);
+                }
                 Wake::Info(msg) => {
                     let reply = guarded(self.handler.info(msg, &mut self.ctx)).await;
                     self.handle_reply(&mut run, reply);
@@ -185,8 +248,41 @@ where
                         Terminate::Shutdown,
                     );
                 }
-                Wake::Io(error) => return run.ending.take().unwrap_or(Terminate::Error(error)),
+                Wake::Io(error) => {
+                    self.options.stats.flush(&mut run.tally);
+                    return run.ending.take().unwrap_or(Terminate::Error(error));
+                }
             }
+        }
+    }
+
+    /// Applies the write-side watermarks: over the high mark the connection
+    /// stops reading (TCP backpressure reaches the peer) and stops taking
+    /// mailbox messages (backpressure reaches senders, `Topic` applies its
+    /// policy); past the limit it gives up on the peer with 1008.
+    fn check_write_buffer(&mut self, run: &mut Run) {
+        let queued = self.conn.send_buffer().len();
+        if queued > self.options.write_max && run.ending.is_none() {
+            tracing::debug!(
+                queued,
+                limit = self.options.write_max,
+                "send buffer over its limit"
+            );
+            // 1008: the peer breaks the server's policy by not reading. The
+            // close frame waits behind what the peer does not read, so the
+            // close timeout ends the connection if it never does.
+            self.start_close(
+                run,
+                CloseFrame::new(CloseCode::POLICY_VIOLATION),
+                Terminate::Error(io::Error::other(
+                    "the peer does not read: send buffer over its limit",
+                )),
+            );
+        }
+        if queued >= self.options.write_high {
+            run.throttled = true;
+        } else if queued <= self.options.write_low {
+            run.throttled = false;
         }
     }
 
@@ -198,11 +294,18 @@ where
                 Ok(None) => return,
                 Err(error) => {
                     tracing::debug!(%error, code = error.close_code().as_u16(), "protocol error");
+                    run.tally.protocol_errors += 1;
                     // ws-core queued the close frame with the error's code.
                     run.ending.get_or_insert(error.terminate());
                     return;
                 }
             };
+            if let Some(count) = run.tally.received.get_mut(Tally::kind(&frame)) {
+                *count += 1;
+            }
+            if let Frame::Pong(payload) = &frame {
+                self.on_pong(run, payload);
+            }
             match frame {
                 Frame::Close(close) => {
                     run.ending.get_or_insert(match close {
@@ -267,19 +370,34 @@ where
     }
 
     fn send(&mut self, run: &mut Run, frame: Frame) {
+        let kind = Tally::kind(&frame);
         let is_close = matches!(frame, Frame::Close(_));
         // Frames after a close are not sent (RFC 6455 §5.5.1); ws-core refuses them.
-        if self.conn.send(frame).is_ok() && is_close {
-            run.ending.get_or_insert(Terminate::Shutdown);
-            self.arm_close_timeout(run);
+        if self.conn.send(frame).is_ok() {
+            if let Some(count) = run.tally.sent.get_mut(kind) {
+                *count += 1;
+            }
+            if is_close {
+                run.ending.get_or_insert(Terminate::Shutdown);
+                self.arm_close_timeout(run);
+            }
         }
     }
 
     fn start_close(&mut self, run: &mut Run, close: CloseFrame, reason: Terminate) {
-        if self.conn.send(Frame::Close(Some(close))).is_ok() {
-            self.arm_close_timeout(run);
-        }
+        // The reason first: `send` would record a close as `Shutdown`.
         run.ending.get_or_insert(reason);
+        self.send(run, Frame::Close(Some(close)));
+    }
+
+    /// A pong that answers our keepalive ping measures the round trip.
+    fn on_pong(&mut self, run: &mut Run, payload: &[u8]) {
+        if let Some((seq, sent_at, _)) = run.ping
+            && payload == seq.to_be_bytes()
+        {
+            self.ctx.latency = Some(sent_at.elapsed());
+            run.ping = None;
+        }
     }
 
     fn arm_close_timeout(&self, run: &mut Run) {
@@ -306,8 +424,14 @@ where
         } else {
             None
         };
+        let keepalive = if run.ending.is_none() {
+            [run.next_ping, run.ping.map(|(_, _, due)| due)]
+        } else {
+            [None, None]
+        };
         [timers, idle, run.close_deadline]
             .into_iter()
+            .chain(keepalive)
             .flatten()
             .min()
     }
@@ -322,6 +446,29 @@ where
         }
         if run.ending.is_some() {
             return;
+        }
+        if run.ping.is_some_and(|(_, _, due)| due <= now) {
+            // Keepalive: no pong in time; the peer is gone or stuck (1011,
+            // as DESIGN §3 specifies; Cowboy has no keepalive of its own).
+            self.start_close(
+                run,
+                CloseFrame::new(CloseCode::INTERNAL_ERROR),
+                Terminate::Timeout,
+            );
+            return;
+        }
+        if let (Some(at), Some((interval, pong_timeout))) = (run.next_ping, self.options.keepalive)
+            && at <= now
+        {
+            run.ping_seq += 1;
+            let payload = bytes::Bytes::copy_from_slice(&run.ping_seq.to_be_bytes());
+            if let Ok(ping) = Frame::try_ping(payload) {
+                self.send(run, ping);
+            }
+            if run.ping.is_none() {
+                run.ping = Some((run.ping_seq, now, now + pong_timeout));
+            }
+            run.next_ping = Some(now + interval);
         }
         // Events in deadline order: timers due before the idle deadline are
         // delivered first, even when the driver wakes late.
@@ -341,10 +488,11 @@ where
 
     /// Writes everything queued, then closes our side of TCP: the server
     /// closes first (RFC 6455 §7.1.1).
-    async fn flush_and_close(&mut self) -> io::Result<()> {
+    async fn flush_and_close(&mut self, run: &mut Run) -> io::Result<()> {
         let flushed = tokio::time::timeout(self.options.close_timeout, async {
             while self.conn.wants_write() {
-                self.writer.write_buf(self.conn.send_buffer()).await?;
+                let written = self.writer.write_buf(self.conn.send_buffer()).await?;
+                run.tally.bytes_out += written as u64;
             }
             self.writer.flush().await?;
             self.writer.shutdown().await
@@ -381,6 +529,18 @@ struct Run {
     idle_deadline: Option<Instant>,
     /// When to stop waiting for the peer's close frame.
     close_deadline: Option<Instant>,
+    /// Over the send buffer's high watermark: not reading, not taking info.
+    throttled: bool,
+    /// Room to make in the input buffer for the next read.
+    read_chunk: usize,
+    /// When the next keepalive ping is due.
+    next_ping: Option<Instant>,
+    /// The unanswered keepalive ping: its number, when it left, when its
+    /// pong is due.
+    ping: Option<(u64, Instant, Instant)>,
+    ping_seq: u64,
+    /// Counters not yet added to the server's.
+    tally: Tally,
 }
 
 impl Run {
@@ -395,19 +555,34 @@ fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86_400 * 365)
 }
 
+/// The parts of the driver that socket polling touches.
+struct Io<'a, R, W> {
+    reader: &'a mut R,
+    writer: &'a mut W,
+    conn: &'a mut Connection,
+    tally: &'a mut Tally,
+}
+
 /// Writes queued bytes while waiting for input: returns when bytes were
-/// read, the peer closed, or the socket failed.
+/// read (`read_chunk`: room to make for them; `None` while not reading), the
+/// send buffer drained to `drained_at` bytes, the peer closed, or the socket
+/// failed.
 fn poll_io<R, W>(
     cx: &mut Context<'_>,
-    reader: &mut R,
-    writer: &mut W,
-    conn: &mut Connection,
-    reading: bool,
+    io: Io<'_, R, W>,
+    read_chunk: Option<usize>,
+    drained_at: Option<usize>,
 ) -> Poll<IoWake>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
+    let Io {
+        reader,
+        writer,
+        conn,
+        tally,
+    } = io;
     while conn.wants_write() {
         let buffer = conn.send_buffer();
         let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
@@ -417,14 +592,20 @@ where
             Poll::Ready(Ok(0)) => {
                 return Poll::Ready(IoWake::Error(io::ErrorKind::WriteZero.into()));
             }
-            Poll::Ready(Ok(written)) => buffer.advance(written),
+            Poll::Ready(Ok(written)) => {
+                buffer.advance(written);
+                tally.bytes_out += written as u64;
+            }
             Poll::Ready(Err(error)) => return Poll::Ready(IoWake::Error(error)),
             Poll::Pending => break,
         }
     }
-    if !reading {
-        return Poll::Pending;
+    if drained_at.is_some_and(|low| conn.send_buffer().len() <= low) {
+        return Poll::Ready(IoWake::Drained);
     }
+    let Some(read_chunk) = read_chunk else {
+        return Poll::Pending;
+    };
     let input = conn.input_mut();
     if input.capacity() == 0 {
         // Hibernated: wait for data with a stack buffer, so an idle
@@ -433,16 +614,21 @@ where
         let mut read_buf = ReadBuf::new(&mut first);
         return match Pin::new(&mut *reader).poll_read(cx, &mut read_buf) {
             Poll::Ready(Ok(())) => {
+                let read = read_buf.filled().len();
                 input.extend_from_slice(read_buf.filled());
-                Poll::Ready(IoWake::Read(read_buf.filled().len()))
+                tally.bytes_in += read as u64;
+                Poll::Ready(IoWake::Read(read))
             }
             Poll::Ready(Err(error)) => Poll::Ready(IoWake::Error(error)),
             Poll::Pending => Poll::Pending,
         };
     }
-    input.reserve(READ_CHUNK);
+    input.reserve(read_chunk);
     match tokio_util::io::poll_read_buf(Pin::new(&mut *reader), cx, input) {
-        Poll::Ready(Ok(read)) => Poll::Ready(IoWake::Read(read)),
+        Poll::Ready(Ok(read)) => {
+            tally.bytes_in += read as u64;
+            Poll::Ready(IoWake::Read(read))
+        }
         Poll::Ready(Err(error)) => Poll::Ready(IoWake::Error(error)),
         Poll::Pending => Poll::Pending,
     }

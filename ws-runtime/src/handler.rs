@@ -246,6 +246,7 @@ pub struct UpgradeOptions {
     pub(crate) validate_utf8: Option<bool>,
     pub(crate) compress: bool,
     pub(crate) deflate: DeflateConfig,
+    pub(crate) keepalive: Option<(Duration, Duration)>,
 }
 
 #[derive(Debug)]
@@ -354,6 +355,14 @@ impl<H> Init<H> {
             o.compress = true;
             o.deflate = config;
         })
+    }
+
+    /// Ping every `interval` and close with 1011 ([`Terminate::Timeout`])
+    /// when no pong answers within `pong_timeout`; `Ctx::latency` reports
+    /// the last round trip. Off by default, as in Cowboy: the idle timeout
+    /// is the default guard.
+    pub fn keepalive(self, interval: Duration, pong_timeout: Duration) -> Init<H> {
+        self.options(|o| o.keepalive = Some((interval, pong_timeout)))
     }
 
     /// The subprotocol to answer with; it should be one the client offered

@@ -7,6 +7,8 @@ mod driver;
 mod handler;
 mod request;
 mod server;
+mod stats;
+mod topic;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -14,4 +16,6 @@ pub use ctx::{Addr, Ctx, Meta, SendError, Timer};
 pub use handler::{Handler, Init, Never, Reply, UpgradeOptions, unmatched};
 pub use request::{Request, Response};
 pub use server::{Config, Route, Server};
+pub use stats::{ByOpcode, Stats, StatsSnapshot};
+pub use topic::{Overflow, Published, Topic};
 pub use ws_core::{self, Bytes, CloseCode, CloseFrame, Frame, Terminate, Text, close};

@@ -24,6 +24,8 @@ use crate::ctx::{Addr, Ctx, Meta};
 use crate::driver::{Driver, DriverOptions, guarded, linger};
 use crate::handler::{Handler, InitKind, UpgradeOptions};
 use crate::request::{Request, Response, StateMap};
+use crate::stats::Stats;
+use tracing::Instrument;
 
 /// Server-wide limits and timeouts. Every field has a safe default.
 #[derive(Debug, Clone)]
@@ -52,6 +54,19 @@ pub struct Config {
     /// last bytes to drain, before closing TCP; also how long graceful
     /// shutdown waits for connections. Default 5 s.
     pub close_timeout: Duration,
+    /// Bytes waiting to be written at which a connection stops reading its
+    /// socket and its mailbox, so a peer that does not read cannot make the
+    /// server buffer more: TCP backpressure reaches the peer, mailbox
+    /// backpressure reaches senders. Default 64 KiB.
+    pub write_buffer_high: usize,
+    /// Bytes waiting at which reading resumes. Default 16 KiB.
+    pub write_buffer_low: usize,
+    /// Bytes waiting past which the connection is closed with 1008 (policy
+    /// violation: the peer does not read) and ends with `Terminate::Error`;
+    /// reached only when replies to what was already read exceed it. Never
+    /// less than twice `max_message_size`, so one echoed message always
+    /// fits. Default 4 MiB.
+    pub max_write_buffer: usize,
 }
 
 impl Default for Config {
@@ -65,6 +80,9 @@ impl Default for Config {
             idle_timeout: Some(Duration::from_secs(60)),
             mailbox_capacity: 1024,
             close_timeout: Duration::from_secs(5),
+            write_buffer_high: 64 * 1024,
+            write_buffer_low: 16 * 1024,
+            max_write_buffer: 4 << 20,
         }
     }
 }
@@ -75,6 +93,7 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) state: Arc<StateMap>,
     pub(crate) shutdown: CancellationToken,
+    pub(crate) stats: Stats,
 }
 
 type BoxFuture = Pin<Box<dyn Future<Output = Option<Terminate>> + Send>>;
@@ -156,6 +175,7 @@ pub struct Server {
     any_path: Option<Route>,
     state: StateMap,
     config: Config,
+    stats: Stats,
 }
 
 impl fmt::Debug for Server {
@@ -185,7 +205,13 @@ impl Server {
             any_path: None,
             state: StateMap::default(),
             config: Config::default(),
+            stats: Stats::default(),
         }
+    }
+
+    /// The server's counters, readable while it serves (keep the handle).
+    pub fn stats(&self) -> Stats {
+        self.stats.clone()
     }
 
     /// The bound address (useful after binding port 0).
@@ -249,11 +275,13 @@ impl Server {
             any_path,
             state,
             config,
+            stats,
         } = self;
         let shared = Arc::new(Shared {
             shutdown: CancellationToken::new(),
             state: Arc::new(state),
             config,
+            stats,
         });
         let router = Arc::new(Router {
             routes,
@@ -363,6 +391,7 @@ async fn serve_connection(
                     route.endpoint.upgrade(upgrading).await;
                 }
                 Err(error) => {
+                    shared.stats.refused();
                     let _ = stream.write_all(&handshake::error_response(&error)).await;
                 }
             }
@@ -402,6 +431,16 @@ async fn read_head<S: AsyncRead + Unpin>(
 
 /// Runs `init`, answers the handshake, and drives the connection.
 async fn upgrade<H: Handler>(upgrading: Upgrading) -> Option<Terminate> {
+    let span = tracing::info_span!(
+        "websocket",
+        peer = %upgrading.request.peer(),
+        path = %upgrading.request.path(),
+        protocol = tracing::field::Empty,
+    );
+    upgrade_in_span::<H>(upgrading).instrument(span).await
+}
+
+async fn upgrade_in_span<H: Handler>(upgrading: Upgrading) -> Option<Terminate> {
     let Upgrading {
         mut stream,
         request,
@@ -422,6 +461,7 @@ async fn upgrade<H: Handler>(upgrading: Upgrading) -> Option<Terminate> {
     let (mut handler, options) = match init.kind {
         InitKind::Upgrade(handler, options) => (handler, options),
         InitKind::Reject(response, state) => {
+            shared.stats.refused();
             let _ = stream.write_all(&response.encode()).await;
             let _ = stream.shutdown().await;
             let reason = Terminate::Normal;
@@ -441,6 +481,9 @@ async fn upgrade<H: Handler>(upgrading: Upgrading) -> Option<Terminate> {
         && protocol.is_none()
     {
         tracing::warn!(protocol = %chosen, "init chose a subprotocol the client did not offer; answering without one");
+    }
+    if let Some(protocol) = &protocol {
+        tracing::Span::current().record("protocol", protocol.as_str());
     }
     let negotiated = options
         .compress
@@ -467,8 +510,10 @@ async fn upgrade<H: Handler>(upgrading: Upgrading) -> Option<Terminate> {
                 leftover,
             };
             let deflate = negotiated.map(|n| n.params);
+            shared.stats.opened();
             let (reason, mut reader) =
                 run_upgraded(&mut handler, io, ctx, mailbox, &options, deflate, &shared).await;
+            shared.stats.closed();
             terminate(&mut handler, &reason).await;
             linger(&mut reader, shared.config.close_timeout).await;
             return Some(reason);
@@ -508,6 +553,7 @@ where
         fail_fast_utf8: options.validate_utf8.unwrap_or(true),
         ..ws_core::Config::default()
     };
+    let core_max_message = core_config.max_message_size;
     let mut conn = Connection::new(Role::Server, core_config);
     if let Some(params) = deflate {
         conn.enable_deflate(params, &options.deflate);
@@ -526,6 +572,13 @@ where
         options: DriverOptions {
             idle_timeout: options.idle_timeout.or(config.idle_timeout),
             close_timeout: config.close_timeout,
+            write_high: config.write_buffer_high,
+            write_low: config.write_buffer_low.min(config.write_buffer_high),
+            write_max: config
+                .max_write_buffer
+                .max(core_max_message.saturating_mul(2)),
+            keepalive: options.keepalive,
+            stats: shared.stats.clone(),
         },
     };
     driver.run().await

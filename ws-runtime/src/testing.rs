@@ -179,6 +179,7 @@ impl<H: Handler> Session<H> {
             config: config.clone(),
             state: Arc::new(StateMap::default()),
             shutdown: shutdown.clone(),
+            stats: crate::stats::Stats::default(),
         };
         let (sender, mailbox) = mpsc::channel(config.mailbox_capacity.max(1));
         let addr = Addr::new(sender);
