@@ -8,9 +8,9 @@ mod handler;
 mod request;
 mod server;
 mod stats;
-mod topic;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod topic;
 
 pub use ctx::{Addr, Ctx, Meta, SendError, Timer};
 pub use handler::{Handler, Init, Never, Reply, UpgradeOptions, unmatched};
