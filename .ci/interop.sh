@@ -11,8 +11,9 @@ if [ ! -d "$interop/node_modules/ws" ]; then
 fi
 
 cargo build --release --example echo
+target_dir="${CARGO_TARGET_DIR:-target}"
 log=$(mktemp)
-./target/release/examples/echo 127.0.0.1:0 >"$log" 2>&1 &
+"$target_dir/release/examples/echo" 127.0.0.1:0 >"$log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null || true; rm -f "$log"' EXIT
 
