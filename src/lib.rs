@@ -15,6 +15,7 @@ pub use ws_runtime::{
     Addr, Config, Ctx, Handler, Init, Meta, Never, Reply, Request, Response, Route, SendError,
     Server, Timer, UpgradeOptions, unmatched,
 };
+pub use ws_runtime::{ByOpcode, Overflow, Published, Stats, StatsSnapshot, Topic};
 
 /// The sans-IO protocol core, for tools and tests that drive it directly.
 pub use ws_core as core;
@@ -27,5 +28,5 @@ pub use ws_runtime::testing;
 pub mod prelude {
     pub use std::time::Duration;
     pub use ws_core::{Bytes, CloseCode, CloseFrame, Frame, Terminate, Text, close};
-    pub use ws_runtime::{Addr, Ctx, Handler, Init, Reply, Request, Response, Server};
+    pub use ws_runtime::{Addr, Ctx, Handler, Init, Reply, Request, Response, Server, Topic};
 }
