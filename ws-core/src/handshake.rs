@@ -457,16 +457,8 @@ pub fn parse_request(
     let window = buf.get(..max_head_size).unwrap_or(buf);
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut slots);
-    let consumed = match parsed.parse(window) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => {
-            return if buf.len() >= max_head_size {
-                Err(HandshakeError::HeadTooLarge)
-            } else {
-                Ok(None)
-            };
-        }
-        Err(err) => return Err(map_httparse_error(err)),
+    let Some(consumed) = head_length(parsed.parse(window), buf.len(), max_head_size)? else {
+        return Ok(None);
     };
     let internal = HandshakeError::Malformed("unparsable head");
     let head = window.get(..consumed).ok_or(internal.clone())?;
@@ -493,6 +485,24 @@ pub fn parse_request(
         headers,
     };
     Ok(Some((request, consumed)))
+}
+
+/// The length of a head httparse parsed from the first `max_head_size`
+/// bytes of a buffer holding `buffered` bytes: `None` while incomplete, an
+/// error once the limit is reached without a complete head.
+fn head_length(
+    status: httparse::Result<usize>,
+    buffered: usize,
+    max_head_size: usize,
+) -> Result<Option<usize>, HandshakeError> {
+    match status {
+        Ok(httparse::Status::Complete(length)) => Ok(Some(length)),
+        Ok(httparse::Status::Partial) if buffered >= max_head_size => {
+            Err(HandshakeError::HeadTooLarge)
+        }
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(err) => Err(map_httparse_error(err)),
+    }
 }
 
 /// Splits a request-target into path and query spans relative to `target`.
@@ -1373,16 +1383,9 @@ pub fn parse_response(
     let window = buf.get(..DEFAULT_MAX_HEAD_SIZE).unwrap_or(buf);
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut parsed = httparse::Response::new(&mut slots);
-    let consumed = match parsed.parse(window) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => {
-            return if buf.len() >= DEFAULT_MAX_HEAD_SIZE {
-                Err(HandshakeError::HeadTooLarge)
-            } else {
-                Ok(None)
-            };
-        }
-        Err(err) => return Err(map_httparse_error(err)),
+    let Some(consumed) = head_length(parsed.parse(window), buf.len(), DEFAULT_MAX_HEAD_SIZE)?
+    else {
+        return Ok(None);
     };
     let code = parsed
         .code
