@@ -17,6 +17,11 @@ pub use ws_runtime::{
 };
 pub use ws_runtime::{ByOpcode, Overflow, Published, Stats, StatsSnapshot, Topic};
 
+pub use ws_macros::websocket_handler;
+
+#[doc(hidden)]
+pub use ws_runtime::macro_support as __private;
+
 /// The sans-IO protocol core, for tools and tests that drive it directly.
 pub use ws_core as core;
 
@@ -28,5 +33,6 @@ pub use ws_runtime::testing;
 pub mod prelude {
     pub use std::time::Duration;
     pub use ws_core::{Bytes, CloseCode, CloseFrame, Frame, Terminate, Text, close};
+    pub use ws_macros::websocket_handler;
     pub use ws_runtime::{Addr, Ctx, Handler, Init, Reply, Request, Response, Server, Topic};
 }

@@ -5,6 +5,8 @@
 mod ctx;
 mod driver;
 mod handler;
+#[doc(hidden)]
+pub mod macro_support;
 mod request;
 mod server;
 mod stats;

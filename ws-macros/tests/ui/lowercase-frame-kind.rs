@@ -1,0 +1,14 @@
+use lariat::prelude::*;
+
+#[derive(Default)]
+struct Echo;
+
+#[websocket_handler]
+impl Echo {
+    #[frame(text(text))]
+    fn echo(&mut self, text: Text) -> Reply {
+        Reply::text(text)
+    }
+}
+
+fn main() {}

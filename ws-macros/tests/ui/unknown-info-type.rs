@@ -1,0 +1,20 @@
+use lariat::prelude::*;
+
+enum Notice {
+    Tick,
+}
+
+#[derive(Default)]
+struct Clock;
+
+#[websocket_handler(info = Notise)]
+impl Clock {
+    #[info(Notice::Tick)]
+    fn tick(&mut self) -> Reply {
+        Reply::ok()
+    }
+}
+
+fn main() {
+    let _ = Notice::Tick;
+}
