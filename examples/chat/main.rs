@@ -8,10 +8,12 @@
 //! talk. From a terminal, `websocat "ws://127.0.0.1:8080/chat?nick=bob"` joins
 //! too: type a line to say it, `/nick NAME` to rename, `/quit` to leave.
 //!
-//! It shows: `init` refusing a bad or taken nickname with plain HTTP (400,
-//! 409), a `Topic` fanning every line out to the room, `info` relaying what
-//! others said, join and leave notices and a user list, compression, and
-//! hibernation between messages so idle members cost little memory.
+//! It shows: `#[websocket_handler]` clauses tried top to bottom (a literal,
+//! a guard, a catch-all; binary messages match none and are closed with
+//! 1003), `init` refusing a bad or taken nickname with plain HTTP (400, 409),
+//! a `Topic` fanning every line out to the room, `#[info]` clauses relaying
+//! what others said, join and leave notices and a user list, compression,
+//! and hibernation between messages so idle members cost little memory.
 
 use std::collections::BTreeSet;
 use std::sync::{Mutex, PoisonError};
@@ -82,9 +84,9 @@ struct Chat {
     room: &'static Room,
 }
 
-impl Handler for Chat {
-    type Info = Notice;
-
+#[websocket_handler(info = Notice)]
+impl Chat {
+    /// The upgrade request: a valid nickname nobody in the room uses.
     async fn init(req: &Request) -> Init<Self> {
         let room: &&'static Room = req.state();
         let nick = req.query("nick").unwrap_or_default().trim().to_owned();
@@ -100,7 +102,7 @@ impl Handler for Chat {
             .max_message_size(4096)
     }
 
-    async fn open(&mut self, ctx: &mut Ctx<Notice>) -> Reply {
+    fn open(&mut self, ctx: &mut Ctx<Notice>) -> Reply {
         // Tell the others first, then listen: nobody hears their own join.
         self.room.topic.publish(Notice::Joined(self.nick.clone()));
         self.room.topic.subscribe(ctx.addr());
@@ -113,45 +115,14 @@ impl Handler for Chat {
         .hibernate()
     }
 
-    async fn handle(&mut self, frame: Frame, _ctx: &mut Ctx<Notice>) -> Reply {
-        let Frame::Text(line) = frame else {
-            return lariat::unmatched(&frame);
-        };
-        let line = line.trim();
-        if line == "/quit" {
-            return Reply::close(close!(1000, "bye"));
-        }
-        if let Some(to) = line.strip_prefix("/nick ") {
-            return self.rename(to.trim());
-        }
-        if !line.is_empty() {
-            self.room.topic.publish(Notice::Said {
-                from: self.nick.clone(),
-                text: line.to_owned(),
-            });
-        }
-        Reply::ok().hibernate()
+    #[frame(Text("/quit"))]
+    fn quit(&mut self) -> Reply {
+        Reply::close(close!(1000, "bye"))
     }
 
-    async fn info(&mut self, notice: Notice, _ctx: &mut Ctx<Notice>) -> Reply {
-        let event = match &notice {
-            Notice::Said { from, text } => Event::Said { from, text },
-            Notice::Joined(nick) => Event::Joined { nick },
-            Notice::Left(nick) => Event::Left { nick },
-            Notice::Renamed { from, to } => Event::Renamed { from, to },
-        };
-        event.reply().hibernate()
-    }
-
-    async fn terminate(&mut self, reason: &Terminate) {
-        self.room.members().remove(&self.nick);
-        self.room.topic.publish(Notice::Left(self.nick.clone()));
-        tracing::info!(nick = %self.nick, ?reason, "left the room");
-    }
-}
-
-impl Chat {
-    fn rename(&mut self, to: &str) -> Reply {
+    #[frame(Text(cmd) if cmd.starts_with("/nick "))]
+    fn rename(&mut self, cmd: &str) -> Reply {
+        let to = cmd["/nick ".len()..].trim();
         if let Some(problem) = invalid_nick(to) {
             return Event::Error { text: problem }.reply();
         }
@@ -168,6 +139,55 @@ impl Chat {
             to: to.to_owned(),
         });
         Reply::ok().hibernate()
+    }
+
+    #[frame(Text(text))]
+    fn say(&mut self, text: &str) -> Reply {
+        let text = text.trim();
+        if !text.is_empty() {
+            self.room.topic.publish(Notice::Said {
+                from: self.nick.clone(),
+                text: text.to_owned(),
+            });
+        }
+        Reply::ok().hibernate()
+    }
+
+    #[info(Notice::Said { from, text })]
+    fn relay(&mut self, from: String, text: String) -> Reply {
+        Event::Said {
+            from: &from,
+            text: &text,
+        }
+        .reply()
+        .hibernate()
+    }
+
+    #[info(Notice::Joined(nick))]
+    fn joined(&mut self, nick: String) -> Reply {
+        Event::Joined { nick: &nick }.reply().hibernate()
+    }
+
+    #[info(Notice::Left(nick))]
+    fn left(&mut self, nick: String) -> Reply {
+        Event::Left { nick: &nick }.reply().hibernate()
+    }
+
+    #[info(Notice::Renamed { from, to })]
+    fn renamed(&mut self, from: String, to: String) -> Reply {
+        Event::Renamed {
+            from: &from,
+            to: &to,
+        }
+        .reply()
+        .hibernate()
+    }
+
+    /// Always called once: leave the room.
+    fn terminate(&mut self, reason: &Terminate) {
+        self.room.members().remove(&self.nick);
+        self.room.topic.publish(Notice::Left(self.nick.clone()));
+        tracing::info!(nick = %self.nick, ?reason, "left the room");
     }
 }
 
