@@ -2,10 +2,11 @@
 //! websocket handlers.
 //!
 //! Applications depend on this crate alone and write
-//! `use lariat::prelude::*;`. A handler is a plain struct implementing
-//! [`Handler`] (the `#[websocket_handler]` macro will write that impl from
-//! clauses); [`Server`] routes upgrade requests to it and runs one handler
-//! per connection on tokio. The protocol itself lives in the sans-IO
+//! `use lariat::prelude::*;`. A handler is a plain struct whose `impl`
+//! block of clauses carries [`#[websocket_handler]`](websocket_handler),
+//! which writes its [`Handler`] impl (it can also be written by hand);
+//! [`Server`] routes upgrade requests to it and runs one handler per
+//! connection on tokio. The protocol itself lives in the sans-IO
 //! [`core`](ws_core).
 
 pub use ws_core::{
