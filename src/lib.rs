@@ -7,7 +7,7 @@
 //! which writes its [`Handler`] impl (it can also be written by hand);
 //! [`Server`] routes upgrade requests to it and runs one handler per
 //! connection on tokio. The protocol itself lives in the sans-IO
-//! [`core`](ws_core).
+//! [`core`].
 
 pub use ws_core::{
     Bytes, CloseCode, CloseFrame, ControlPayload, Frame, ProtocolError, Terminate, Text, close,
