@@ -183,7 +183,15 @@ where
             // (RFC 6455 §7.1.2).
             let reading = (run.reading && !run.throttled) || closing;
             let taking_info = !closing && !run.throttled;
-            let drained_at = run.throttled.then_some(self.options.write_low);
+            // Wake when writing catches up: to resume reading after
+            // throttling, or to hibernate once the reply has left.
+            let drained_at = if run.throttled {
+                Some(self.options.write_low)
+            } else if run.hibernate {
+                Some(0)
+            } else {
+                None
+            };
             let wake = {
                 let io = poll_fn(|cx| {
                     poll_io(
