@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Interop: independent WebSocket clients (Python `websockets`, Node `ws`)
-# against `examples/echo`, with and without permessage-deflate.
+# Interop: independent WebSocket clients (Python `websockets`, the `autobahn`
+# asyncio client, Node `ws`) against `examples/echo`, with and without
+# permessage-deflate: text and binary from 0 B to 16 MiB, whole and
+# fragmented, closes in both directions (echoed client codes, 1009 from the
+# server over the 16 MiB limit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,5 +32,6 @@ echo "echo server at $url"
 
 status=0
 python3 "$interop/python_client.py" "$url" || status=1
+python3 "$interop/autobahn_client.py" "$url" || status=1
 node "$interop/node_client.mjs" "$url" || status=1
 exit $status

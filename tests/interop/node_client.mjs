@@ -3,19 +3,21 @@
 // Usage: node node_client.mjs ws://127.0.0.1:PORT/
 //
 // Each scenario sets `perMessageDeflate` differently, exchanges text and
-// binary messages from 1 B to 4 MiB, then closes; the last line is
-// "N passed, M failed".
+// binary messages from 0 B to 16 MiB, whole and fragmented, then closes with
+// a code the server must echo; one more lets the server close (a message
+// over the echo's 16 MiB limit: 1009). The last line is "N passed, M failed".
 import { WebSocket } from "ws";
 import { randomBytes } from "node:crypto";
 
 const url = process.argv[2];
-const SIZES = [1, 125, 126, 1024, 65535, 65536, 1 << 20, 4 << 20];
+const SIZES = [0, 1, 125, 126, 1024, 65535, 65536, 1 << 20, 4 << 20, 16 << 20];
 
 const SCENARIOS = {
   "no compression": false,
   "deflate defaults": { threshold: 0 },
   "no context takeover": { threshold: 0, serverNoContextTakeover: true, clientNoContextTakeover: true },
   "max window bits 9": { threshold: 0, serverMaxWindowBits: 9, clientMaxWindowBits: 9 },
+  "server window 8": { threshold: 0, serverMaxWindowBits: 8 },
 };
 
 function textOf(size) {
@@ -71,18 +73,36 @@ async function scenario(perMessageDeflate) {
   ws.send("κόσμε".repeat(1000), { fin: true });
   const f = await next(ws);
   if (f.data.toString() !== "fragmented " + "κόσμε".repeat(1000)) throw new Error("fragmented text");
+  // 16 MiB of binary in 1 MiB fragments.
+  const big = randomBytes(16 << 20);
+  for (let i = 0; i < 16; i++) ws.send(big.subarray(i << 20, (i + 1) << 20), { binary: true, fin: i === 15 });
+  const g = await next(ws);
+  if (!g.isBinary || !Buffer.from(g.data).equals(big)) throw new Error("fragmented 16 MiB binary");
   const closed = new Promise((resolve) => ws.once("close", (code, reason) => resolve([code, reason.toString()])));
   ws.close(4001, "node says bye");
   const [code] = await closed;
   if (code !== 4001) throw new Error(`echoed close code ${code}`);
 }
 
+// 17 MiB exceeds the echo's 16 MiB limit: the server closes with 1009.
+async function serverClosesOverTheLimit() {
+  const ws = await open(false);
+  const closed = new Promise((resolve) => ws.once("close", (code) => resolve(code)));
+  ws.on("error", () => {}); // the server may close while we still send
+  ws.send(Buffer.alloc(17 << 20));
+  const code = await closed;
+  if (code !== 1009) throw new Error(`the server closed with ${code}`);
+}
+
+const CASES = Object.entries(SCENARIOS).map(([name, options]) => [name, () => scenario(options)]);
+CASES.push(["server closes with 1009 over the limit", serverClosesOverTheLimit]);
+
 let passed = 0;
 let failed = 0;
-for (const [name, options] of Object.entries(SCENARIOS)) {
+for (const [name, run] of CASES) {
   try {
     await Promise.race([
-      scenario(options),
+      run(),
       new Promise((_, reject) => setTimeout(() => reject(new Error("timed out")), 60000)),
     ]);
     console.log(`ok    node ws: ${name}`);

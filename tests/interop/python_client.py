@@ -3,8 +3,10 @@
 Usage: python3 python_client.py ws://127.0.0.1:PORT/
 
 Each scenario negotiates permessage-deflate with different parameters (or
-none), exchanges text and binary messages from 1 B to 4 MiB, fragmented and
-not, then closes; the last line is "N passed, M failed".
+none), exchanges text and binary messages from 0 B to 16 MiB, fragmented and
+not, then closes with a code the server must echo; one more lets the server
+close (a message over the echo's 16 MiB limit: 1009). The last line is
+"N passed, M failed".
 """
 
 import asyncio
@@ -15,7 +17,7 @@ import sys
 import websockets
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 
-SIZES = [1, 125, 126, 1024, 65535, 65536, 1 << 20, 4 << 20]
+SIZES = [0, 1, 125, 126, 1024, 65535, 65536, 1 << 20, 4 << 20, 16 << 20]
 
 SCENARIOS = {
     "no compression": None,
@@ -31,8 +33,11 @@ SCENARIOS = {
 
 
 def text_of(size):
-    row = json.dumps({"user": "ada", "text": "hello, κόσμε ✓", "n": 12345})
-    return (row * (size // len(row) + 1))[:size]
+    """Exactly `size` bytes of UTF-8 (the limits count bytes, not characters)."""
+    row = json.dumps({"user": "ada", "text": "hello, κόσμε ✓", "n": 12345}, ensure_ascii=False)
+    data = (row.encode() * (size // len(row) + 1))[:size]
+    text = data.decode(errors="ignore")
+    return text + "." * (size - len(text.encode()))
 
 
 async def scenario(url, factory):
@@ -53,11 +58,14 @@ async def scenario(url, factory):
             await ws.send(data)
             assert await ws.recv() == data, f"binary {size}"
         # Fragmented: websockets sends an iterable as one fragmented message.
-        parts = ["frag", "mented ", "κόσμε" * 1000]
+        parts = ["frag", "", "mented ", "κόσμε" * 1000]
         await ws.send(parts)
         assert await ws.recv() == "".join(parts), "fragmented text"
         await ws.send([b"\x00" * 70000, b"\xff" * 10])
         assert await ws.recv() == b"\x00" * 70000 + b"\xff" * 10, "fragmented binary"
+        big = text_of(16 << 20)
+        await ws.send([big[i : i + (1 << 20)] for i in range(0, len(big), 1 << 20)])
+        assert await ws.recv() == big, "fragmented 16 MiB text"
         pong = await ws.ping(b"interop")
         await asyncio.wait_for(pong, 5)
         await ws.close(4000, "client says bye")
