@@ -685,3 +685,69 @@ pub fn upgrade_request(path: &str, version: &str) -> Vec<u8> {
     )
     .into_bytes()
 }
+
+// ---------------------------------------------------------------------------
+// Memory of this process
+// ---------------------------------------------------------------------------
+
+/// A `VmXxx:` line of `/proc/self/status`, in bytes.
+fn proc_status_bytes(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    let line = status
+        .lines()
+        .find(|line| line.starts_with(field))
+        .unwrap_or_else(|| panic!("no {field} in /proc/self/status"));
+    let kib: u64 = line[field.len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("unexpected line {line:?}"));
+    kib * 1024
+}
+
+/// The resident set size of this process now, in bytes (`VmRSS`).
+pub fn rss_bytes() -> u64 {
+    proc_status_bytes("VmRSS:")
+}
+
+/// The peak resident set size since the start or the last
+/// [`reset_peak_rss`], in bytes (`VmHWM`).
+pub fn peak_rss_bytes() -> u64 {
+    proc_status_bytes("VmHWM:")
+}
+
+/// Resets the peak resident set size to the current one (Linux: `echo 5 >
+/// /proc/self/clear_refs`).
+pub fn reset_peak_rss() {
+    std::fs::write("/proc/self/clear_refs", "5").expect("write /proc/self/clear_refs");
+}
+
+/// Set in a test's own process by [`in_own_process`]: the test it runs.
+const OWN_PROCESS_VAR: &str = "LARIAT_TEST_OWN_PROCESS";
+
+/// Runs test `name` (the calling test) again in a fresh process of this
+/// test binary, so that what it measures of the process's memory is its
+/// own: memory other tests freed would otherwise be reused without showing
+/// in the resident set size. Returns `true` in that process, where the
+/// test runs; in the calling process it waits for the other one, fails if
+/// that failed, forwards its output, and returns `false`.
+pub fn in_own_process(name: &str) -> bool {
+    if std::env::var(OWN_PROCESS_VAR).as_deref() == Ok(name) {
+        return true;
+    }
+    let output = std::process::Command::new(std::env::current_exe().expect("current_exe"))
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(OWN_PROCESS_VAR, name)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run the test in a process of its own");
+    eprint!("{}", String::from_utf8_lossy(&output.stdout));
+    eprint!("{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{name} failed in its own process ({})",
+        output.status
+    );
+    false
+}

@@ -34,6 +34,8 @@ const MAX_READ_CHUNK: usize = 64 * 1024;
 /// An empty input buffer larger than this is released after use (it grew
 /// for a large message).
 const KEEP_INPUT_CAPACITY: usize = 2 * MAX_READ_CHUNK;
+/// Mailbox messages handled in one pass of the loop, before writing.
+const MAX_INFO_BATCH: usize = 256;
 /// Vectored writes take at most this many buffers at once.
 const MAX_IOVECS: usize = 64;
 
@@ -142,7 +144,9 @@ where
         let mut sleep: Pin<Box<Sleep>> = Box::pin(tokio::time::sleep_until(far_future()));
         let control = self.ctx.control();
 
-        match guarded(self.handler.open(&mut self.ctx)).await {
+        let call = guarded(self.handler.open(&mut self.ctx));
+        let opened = while_writing(call, &mut self.writer, &mut self.conn, &mut run.tally).await;
+        match opened {
             Ok(reply) => self.apply(&mut run, reply),
             Err(panic) => self.crash(&mut run, panic),
         }
@@ -244,8 +248,27 @@ where
                     self.start_close(&mut run, CloseFrame::new(code), Terminate::Shutdown);
                 }
                 Wake::Info(msg) => {
-                    let reply = guarded(self.handler.info(msg, &mut self.ctx)).await;
+                    let call = guarded(self.handler.info(msg, &mut self.ctx));
+                    let reply =
+                        while_writing(call, &mut self.writer, &mut self.conn, &mut run.tally).await;
                     self.handle_reply(&mut run, reply);
+                    // Take what else waits in the mailbox now, so a burst
+                    // (a topic's fan-out) leaves in one write, not one each.
+                    for _ in 0..MAX_INFO_BATCH {
+                        if run.ending.is_some()
+                            || self.conn.send_buffer().len() >= self.options.write_high
+                        {
+                            break;
+                        }
+                        let Ok(msg) = self.mailbox.try_recv() else {
+                            break;
+                        };
+                        let call = guarded(self.handler.info(msg, &mut self.ctx));
+                        let reply =
+                            while_writing(call, &mut self.writer, &mut self.conn, &mut run.tally)
+                                .await;
+                        self.handle_reply(&mut run, reply);
+                    }
                 }
                 Wake::Deadline => self.on_deadline(&mut run).await,
                 Wake::Shutdown => {
@@ -297,19 +320,39 @@ where
     /// Decodes every buffered frame and runs the handler on each.
     async fn process_input(&mut self, run: &mut Run) {
         loop {
+            // Replies to what was already read count against the send
+            // buffer too: past the high mark, decode no more until it drains
+            // (a pipelining client cannot make the server buffer without bound).
+            if run.ending.is_none() && self.conn.send_buffer().len() >= self.options.write_high {
+                run.throttled = true;
+                return;
+            }
+            let open_before = !self.conn.close_sent();
             let frame = match self.conn.poll_frame() {
                 Ok(Some(frame)) => frame,
                 Ok(None) => return,
                 Err(error) => {
                     tracing::debug!(%error, code = error.close_code().as_u16(), "protocol error");
                     run.tally.protocol_errors += 1;
+                    if open_before {
+                        // ws-core sent the close frame with the error's code.
+                        run.tally.count_sent(&Frame::Close(None));
+                    }
                     // ws-core queued the close frame with the error's code.
                     run.ending.get_or_insert(error.terminate());
                     return;
                 }
             };
-            if let Some(count) = run.tally.received.get_mut(Tally::kind(&frame)) {
-                *count += 1;
+            run.tally.count_received(&frame);
+            // Frames ws-core answered on its own: a pong for a ping, the
+            // echo of a close, both only while our side was open.
+            match &frame {
+                Frame::Ping(_) if open_before && self.conn.config().auto_pong => {
+                    run.tally
+                        .count_sent(&Frame::Pong(ws_core::ControlPayload::EMPTY));
+                }
+                Frame::Close(_) if open_before => run.tally.count_sent(&Frame::Close(None)),
+                _ => {}
             }
             if let Frame::Pong(payload) = &frame {
                 self.on_pong(run, payload);
@@ -328,7 +371,9 @@ where
                 // Once closing, incoming frames only complete the handshake.
                 _ if run.ending.is_some() => {}
                 frame => {
-                    let reply = guarded(self.handler.handle(frame, &mut self.ctx)).await;
+                    let call = guarded(self.handler.handle(frame, &mut self.ctx));
+                    let reply =
+                        while_writing(call, &mut self.writer, &mut self.conn, &mut run.tally).await;
                     self.handle_reply(run, reply);
                 }
             }
@@ -482,7 +527,8 @@ where
         // delivered first, even when the driver wakes late.
         let idle_due = run.idle_deadline.filter(|at| *at <= now);
         while let Some(msg) = self.ctx.timers.pop_due(idle_due.unwrap_or(now)) {
-            let reply = guarded(self.handler.info(msg, &mut self.ctx)).await;
+            let call = guarded(self.handler.info(msg, &mut self.ctx));
+            let reply = while_writing(call, &mut self.writer, &mut self.conn, &mut run.tally).await;
             self.handle_reply(run, reply);
             if run.ending.is_some() {
                 return;
@@ -563,6 +609,58 @@ fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86_400 * 365)
 }
 
+/// Writes queued bytes until the socket would block or nothing is left:
+/// `Ready(Ok)` once empty, `Pending` while bytes wait, `Ready(Err)` on a
+/// failed write.
+fn poll_flush<W: AsyncWrite + Unpin>(
+    cx: &mut Context<'_>,
+    writer: &mut W,
+    conn: &mut Connection,
+    tally: &mut Tally,
+) -> Poll<io::Result<()>> {
+    while conn.wants_write() {
+        let buffer = conn.send_buffer();
+        let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+        let count = buffer.chunks_vectored(&mut slices);
+        let slices = slices.get(..count).unwrap_or_default();
+        match Pin::new(&mut *writer).poll_write_vectored(cx, slices) {
+            Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+            Poll::Ready(Ok(written)) => {
+                buffer.advance(written);
+                tally.bytes_out += written as u64;
+            }
+            Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+            Poll::Pending => return Poll::Pending,
+        }
+    }
+    Poll::Ready(Ok(()))
+}
+
+/// Runs a handler call; while it waits (an `async` clause awaiting
+/// something), writes what earlier replies queued, so a slow call does not
+/// hold back replies already made. A call that completes at once writes
+/// nothing here: its replies join the batch written by the main loop.
+async fn while_writing<T, W: AsyncWrite + Unpin>(
+    call: impl Future<Output = T>,
+    writer: &mut W,
+    conn: &mut Connection,
+    tally: &mut Tally,
+) -> T {
+    let mut call = std::pin::pin!(call);
+    // A write error is left for the main loop to meet on its next write.
+    let mut failed = false;
+    poll_fn(|cx| {
+        if let Poll::Ready(value) = call.as_mut().poll(cx) {
+            return Poll::Ready(value);
+        }
+        if !failed && let Poll::Ready(Err(_)) = poll_flush(cx, writer, conn, tally) {
+            failed = true;
+        }
+        Poll::Pending
+    })
+    .await
+}
+
 /// The parts of the driver that socket polling touches.
 struct Io<'a, R, W> {
     reader: &'a mut R,
@@ -591,22 +689,8 @@ where
         conn,
         tally,
     } = io;
-    while conn.wants_write() {
-        let buffer = conn.send_buffer();
-        let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-        let count = buffer.chunks_vectored(&mut slices);
-        let slices = slices.get(..count).unwrap_or_default();
-        match Pin::new(&mut *writer).poll_write_vectored(cx, slices) {
-            Poll::Ready(Ok(0)) => {
-                return Poll::Ready(IoWake::Error(io::ErrorKind::WriteZero.into()));
-            }
-            Poll::Ready(Ok(written)) => {
-                buffer.advance(written);
-                tally.bytes_out += written as u64;
-            }
-            Poll::Ready(Err(error)) => return Poll::Ready(IoWake::Error(error)),
-            Poll::Pending => break,
-        }
+    if let Poll::Ready(Err(error)) = poll_flush(cx, writer, conn, tally) {
+        return Poll::Ready(IoWake::Error(error));
     }
     if drained_at.is_some_and(|low| conn.send_buffer().len() <= low) {
         return Poll::Ready(IoWake::Drained);

@@ -7,14 +7,13 @@ use std::future::Future;
 use std::io;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use ws_core::handshake::{self, HandshakeError};
@@ -24,7 +23,7 @@ use crate::ctx::{Addr, Ctx, Meta};
 use crate::driver::{Driver, DriverOptions, guarded, linger};
 use crate::handler::{Handler, InitKind, UpgradeOptions};
 use crate::request::{Request, Response, StateMap};
-use crate::stats::Stats;
+use crate::stats::{Stats, Tally};
 use tracing::Instrument;
 
 /// Server-wide limits and timeouts. Every field has a safe default.
@@ -94,13 +93,16 @@ pub(crate) struct Shared {
     pub(crate) state: Arc<StateMap>,
     pub(crate) shutdown: CancellationToken,
     pub(crate) stats: Stats,
+    /// Every connection's task, for graceful shutdown to wait on.
+    pub(crate) tasks: TaskTracker,
 }
-
-type BoxFuture = Pin<Box<dyn Future<Output = Option<Terminate>> + Send>>;
 
 /// Runs one upgraded connection of some handler type.
 trait Endpoint: Send + Sync {
-    fn upgrade(&self, upgrading: Upgrading) -> BoxFuture;
+    /// Runs the upgrade in a task of its own: the handshake task, whose
+    /// state is sized for reading HTTP, ends instead of waiting on it, so a
+    /// long-lived connection holds only what its WebSocket needs.
+    fn spawn(&self, upgrading: Upgrading, permit: OwnedSemaphorePermit);
 }
 
 /// A WebSocket route target: what `Server::route` takes, made by
@@ -128,8 +130,12 @@ impl Route {
 struct HandlerEndpoint<H>(PhantomData<fn() -> H>);
 
 impl<H: Handler> Endpoint for HandlerEndpoint<H> {
-    fn upgrade(&self, upgrading: Upgrading) -> BoxFuture {
-        Box::pin(upgrade::<H>(upgrading))
+    fn spawn(&self, upgrading: Upgrading, permit: OwnedSemaphorePermit) {
+        let tasks = upgrading.shared.tasks.clone();
+        tasks.spawn(async move {
+            upgrade::<H>(upgrading).await;
+            drop(permit);
+        });
     }
 }
 
@@ -282,6 +288,7 @@ impl Server {
             state: Arc::new(state),
             config,
             stats,
+            tasks: TaskTracker::new(),
         });
         let router = Arc::new(Router {
             routes,
@@ -290,7 +297,7 @@ impl Server {
             any_path,
         });
         let permits = Arc::new(Semaphore::new(shared.config.max_connections));
-        let tasks = TaskTracker::new();
+        let tasks = shared.tasks.clone();
         tokio::pin!(signal);
         loop {
             let permit = tokio::select! {
@@ -316,10 +323,7 @@ impl Server {
             };
             let shared = shared.clone();
             let router = router.clone();
-            tasks.spawn(async move {
-                serve_connection(stream, peer, shared, router).await;
-                drop(permit);
-            });
+            tasks.spawn(serve_connection(stream, peer, shared, router, permit));
         }
         drop(listener);
         tasks.close();
@@ -345,6 +349,7 @@ async fn serve_connection(
     peer: SocketAddr,
     shared: Arc<Shared>,
     router: Arc<Router>,
+    permit: OwnedSemaphorePermit,
 ) {
     let _ = stream.set_nodelay(true);
     let config = &shared.config;
@@ -388,7 +393,7 @@ async fn serve_connection(
                         leftover,
                         shared,
                     };
-                    route.endpoint.upgrade(upgrading).await;
+                    route.endpoint.spawn(upgrading, permit);
                 }
                 Err(error) => {
                     shared.stats.refused();
@@ -430,7 +435,7 @@ async fn read_head<S: AsyncRead + Unpin>(
 }
 
 /// Runs `init`, answers the handshake, and drives the connection.
-async fn upgrade<H: Handler>(upgrading: Upgrading) -> Option<Terminate> {
+async fn upgrade<H: Handler>(upgrading: Upgrading) {
     let span = tracing::info_span!(
         "websocket",
         peer = %upgrading.request.peer(),
@@ -440,7 +445,7 @@ async fn upgrade<H: Handler>(upgrading: Upgrading) -> Option<Terminate> {
     upgrade_in_span::<H>(upgrading).instrument(span).await
 }
 
-async fn upgrade_in_span<H: Handler>(upgrading: Upgrading) -> Option<Terminate> {
+async fn upgrade_in_span<H: Handler>(upgrading: Upgrading) {
     let Upgrading {
         mut stream,
         request,
@@ -455,7 +460,7 @@ async fn upgrade_in_span<H: Handler>(upgrading: Upgrading) -> Option<Terminate> 
             let _ = stream
                 .write_all(&Response::new(500).body("internal error").encode())
                 .await;
-            return Some(Terminate::Crash(panic));
+            return;
         }
     };
     let (mut handler, options) = match init.kind {
@@ -468,7 +473,7 @@ async fn upgrade_in_span<H: Handler>(upgrading: Upgrading) -> Option<Terminate> 
             if let Some(mut state) = state {
                 terminate(&mut state, &reason).await;
             }
-            return Some(reason);
+            return;
         }
     };
     // RFC 6455 §4.2.2: the server picks one of the client's subprotocols,
@@ -516,11 +521,10 @@ async fn upgrade_in_span<H: Handler>(upgrading: Upgrading) -> Option<Terminate> 
             shared.stats.closed();
             terminate(&mut handler, &reason).await;
             linger(&mut reader, shared.config.close_timeout).await;
-            return Some(reason);
+            return;
         }
     };
     terminate(&mut handler, &reason).await;
-    Some(reason)
 }
 
 /// The transport of an upgraded connection.
@@ -558,12 +562,24 @@ where
     if let Some(params) = deflate {
         conn.enable_deflate(params, &options.deflate);
     }
-    if !io.leftover.is_empty() {
-        conn.handle_bytes(&io.leftover);
+    let Io {
+        reader,
+        writer,
+        leftover,
+    } = io;
+    if !leftover.is_empty() {
+        // Frames that came with the request head.
+        conn.handle_bytes(&leftover);
+        shared.stats.flush(&mut Tally {
+            bytes_in: leftover.len() as u64,
+            ..Tally::default()
+        });
     }
+    // The head's read buffer is not kept for the connection's lifetime.
+    drop(leftover);
     let driver = Driver {
-        reader: io.reader,
-        writer: io.writer,
+        reader,
+        writer,
         conn,
         handler,
         ctx,

@@ -27,6 +27,18 @@ impl Tally {
         }
     }
 
+    pub(crate) fn count_received(&mut self, frame: &Frame) {
+        if let Some(count) = self.received.get_mut(Tally::kind(frame)) {
+            *count += 1;
+        }
+    }
+
+    pub(crate) fn count_sent(&mut self, frame: &Frame) {
+        if let Some(count) = self.sent.get_mut(Tally::kind(frame)) {
+            *count += 1;
+        }
+    }
+
     fn is_empty(&self) -> bool {
         self.bytes_in == 0
             && self.bytes_out == 0

@@ -180,6 +180,7 @@ impl<H: Handler> Session<H> {
             state: Arc::new(StateMap::default()),
             shutdown: shutdown.clone(),
             stats: crate::stats::Stats::default(),
+            tasks: tokio_util::task::TaskTracker::new(),
         };
         let (sender, mailbox) = mpsc::channel(config.mailbox_capacity.max(1));
         let addr = Addr::new(sender);
