@@ -45,10 +45,11 @@ if [ ! -d "$browser/node_modules/playwright-core" ]; then
     (cd "$browser" && npm ci --silent --no-audit --no-fund)
 fi
 
-cargo build --release --example chat
+cargo build --release --example chat --example echo
 
 export CHROMIUM_BIN="$chromium"
 export CHAT_BIN="$target_dir/release/examples/chat"
+export ECHO_BIN="$target_dir/release/examples/echo"
 export SCREENSHOT_DIR="$target_dir/browser"
 (cd "$browser" && node --test --test-reporter=spec chat.test.mjs)
 echo "screenshots: $SCREENSHOT_DIR/chat.png, $SCREENSHOT_DIR/chat-bob.png"

@@ -10,7 +10,12 @@
 // `WebSocket.extensions`), and that a leave reaches the other page. It saves
 // screenshots to target/browser/.
 //
+// A second test has Chromium exchange text and binary from 0 B to 16 MiB
+// with examples/echo (compressed), close with 4000 (echoed), and get 1009
+// for a message over the echo's limit: Chromium as an interop peer.
+//
 //   CHAT_BIN      the chat example binary (default target/release/examples/chat)
+//   ECHO_BIN      the echo example binary (default target/release/examples/echo)
 //   CHROMIUM_BIN  the browser (default Debian's /usr/lib/chromium/chromium)
 //   SCREENSHOT_DIR where the screenshots go (default target/browser)
 //
@@ -251,4 +256,93 @@ test("chat: two users in headless Chromium", { timeout: 120_000 }, async (t) => 
 
   await ada.context.close();
   await bob.context.close();
+});
+
+const echoBin = process.env.ECHO_BIN ?? join(targetDir, "release/examples/echo");
+
+/** What the page does against examples/echo, inside Chromium. */
+async function exchangeInBrowser({ url, sizes, limit }) {
+  const open = (binaryType) =>
+    new Promise((resolve, reject) => {
+      const ws = new WebSocket(url);
+      ws.binaryType = binaryType;
+      ws.onopen = () => resolve(ws);
+      ws.onerror = () => reject(new Error("the WebSocket did not open"));
+    });
+  const next = (ws) =>
+    new Promise((resolve, reject) => {
+      ws.onmessage = (event) => resolve(event.data);
+      ws.onclose = (event) => reject(new Error(`closed ${event.code} while waiting`));
+    });
+  const closed = (ws) => new Promise((resolve) => (ws.onclose = (event) => resolve(event.code)));
+  const textOf = (bytes) => {
+    // Multi-byte UTF-8 repeated, padded with ASCII to exactly `bytes` bytes.
+    const unit = "κόσμε ✓ ";
+    const unitBytes = new TextEncoder().encode(unit).length;
+    const text = unit.repeat(Math.floor(bytes / unitBytes));
+    return text + "x".repeat(bytes - new TextEncoder().encode(text).length);
+  };
+  const ws = await open("arraybuffer");
+  const report = { extensions: ws.extensions, echoed: [] };
+  for (const size of sizes) {
+    const text = textOf(size);
+    ws.send(text);
+    if ((await next(ws)) !== text) throw new Error(`text of ${size} bytes came back different`);
+    const bytes = new Uint8Array(size);
+    for (let i = 0; i < size; i++) bytes[i] = (i * 31) % 251;
+    ws.send(bytes);
+    const echo = new Uint8Array(await next(ws));
+    if (echo.length !== size || echo.some((b, i) => b !== bytes[i])) {
+      throw new Error(`binary of ${size} bytes came back different`);
+    }
+    report.echoed.push(size);
+  }
+  // The client closes: the server echoes its code.
+  const clientClose = closed(ws);
+  ws.close(4000, "chromium says bye");
+  report.clientCloseCode = await clientClose;
+  // The server closes: one byte over the echo's limit.
+  const big = await open("arraybuffer");
+  const serverClose = closed(big);
+  big.send(new Uint8Array(limit + 1));
+  report.serverCloseCode = await serverClose;
+  return report;
+}
+
+test("echo: Chromium exchanges 0 B to 16 MiB with examples/echo", { timeout: 180_000 }, async (t) => {
+  const chromiumPath = findChromium();
+  if (!chromiumPath) {
+    console.log("SKIPPED: Chromium is not installed (apt-get install chromium)");
+    t.skip("Chromium is not installed");
+    return;
+  }
+  assert.ok(existsSync(echoBin), `no echo binary at ${echoBin}: cargo build --release --example echo`);
+  const profile = mkdtempSync(join(tmpdir(), "lariat-chromium-"));
+  let server;
+  let browserProcess;
+  let browser;
+  t.after(async () => {
+    await browser?.close().catch(() => {});
+    await stop(browserProcess);
+    await stop(server);
+    rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+  });
+
+  server = spawn(echoBin, ["127.0.0.1:0"], { stdio: ["ignore", "pipe", "inherit"] });
+  const url = await waitForLine(server, "stdout", /echo: (ws:\/\/[0-9.:]+\/)/, "the echo server");
+  browserProcess = spawn(chromiumPath, [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`, "about:blank"], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  const endpoint = await waitForLine(browserProcess, "stderr", /DevTools listening on (ws:\/\/\S+)/, "Chromium's DevTools endpoint");
+  browser = await chromium.connectOverCDP(endpoint, { timeout: STEP_MS });
+  const context = browser.contexts()[0] ?? (await browser.newContext());
+  const page = await context.newPage();
+
+  const sizes = [0, 125, 126, 65535, 65536, 1 << 20, 16 << 20];
+  const report = await page.evaluate(exchangeInBrowser, { url: `${url}echo`, sizes, limit: 16 << 20 });
+  console.log(`Chromium echo: ${JSON.stringify(report)}`);
+  assert.deepEqual(report.echoed, sizes);
+  assert.match(report.extensions, /^permessage-deflate/, "Chromium negotiated compression with the echo");
+  assert.equal(report.clientCloseCode, 4000, "the server echoes the client's close code");
+  assert.equal(report.serverCloseCode, 1009, "the server closes a message over its limit with 1009");
 });
