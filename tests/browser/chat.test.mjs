@@ -171,42 +171,55 @@ function header(headers, name) {
   return key === undefined ? undefined : headers[key];
 }
 
-test("chat: two users in headless Chromium", { timeout: 120_000 }, async (t) => {
+/**
+ * Starts `bin` on 127.0.0.1:0 and waits for the line matching `pattern`
+ * (its address), then starts Chromium with a fresh profile and attaches to
+ * it. Everything is torn down after the test. Returns `null` (the test is
+ * skipped) when Chromium is not installed.
+ */
+async function serverAndChromium(t, bin, pattern, what) {
   const chromiumPath = findChromium();
   if (!chromiumPath) {
     console.log("SKIPPED: Chromium is not installed (apt-get install chromium)");
     t.skip("Chromium is not installed");
-    return;
+    return null;
   }
-  assert.ok(existsSync(chatBin), `no chat binary at ${chatBin}: cargo build --release --example chat`);
-
+  assert.ok(existsSync(bin), `no binary at ${bin}: cargo build --release --example chat --example echo`);
   const profile = mkdtempSync(join(tmpdir(), "lariat-chromium-"));
-  let server;
-  let browserProcess;
-  let browser;
+  const running = {};
   t.after(async () => {
-    await browser?.close().catch(() => {});
-    await stop(browserProcess);
-    await stop(server);
-    // Chromium's helper processes may still be writing as it exits.
-    rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+    await running.browser?.close().catch(() => {});
+    await stop(running.browserProcess);
+    await stop(running.server);
+    // Chromium's helper processes may still be writing as it exits: the
+    // profile is a temporary directory, so removing it is best effort.
+    try {
+      rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+    } catch (error) {
+      console.log(`note: could not remove ${profile}: ${error.message}`);
+    }
   });
-
-  server = spawn(chatBin, ["127.0.0.1:0"], { stdio: ["ignore", "pipe", "inherit"] });
-  const address = await waitForLine(server, "stdout", /chat: open (http:\/\/[0-9.:]+\/) in a browser/, "the chat server");
-  console.log(`chat server at ${address}`);
-
-  browserProcess = spawn(chromiumPath, [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`, "about:blank"], {
+  running.server = spawn(bin, ["127.0.0.1:0"], { stdio: ["ignore", "pipe", "inherit"] });
+  const address = await waitForLine(running.server, "stdout", pattern, what);
+  console.log(`${what} at ${address}`);
+  running.browserProcess = spawn(chromiumPath, [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`, "about:blank"], {
     stdio: ["ignore", "ignore", "pipe"],
   });
   const endpoint = await waitForLine(
-    browserProcess,
+    running.browserProcess,
     "stderr",
     /DevTools listening on (ws:\/\/\S+)/,
     "Chromium's DevTools endpoint",
   );
-  browser = await chromium.connectOverCDP(endpoint, { timeout: STEP_MS });
-  console.log(`Chromium ${browser.version()} at ${chromiumPath}`);
+  running.browser = await chromium.connectOverCDP(endpoint, { timeout: STEP_MS });
+  console.log(`Chromium ${running.browser.version()} at ${chromiumPath}`);
+  return { address, browser: running.browser };
+}
+
+test("chat: two users in headless Chromium", { timeout: 120_000 }, async (t) => {
+  const started = await serverAndChromium(t, chatBin, /chat: open (http:\/\/[0-9.:]+\/) in a browser/, "the chat server");
+  if (!started) return;
+  const { address, browser } = started;
 
   const ada = await openPage(browser, address);
   const bob = await openPage(browser, address);
@@ -310,31 +323,9 @@ async function exchangeInBrowser({ url, sizes, limit }) {
 }
 
 test("echo: Chromium exchanges 0 B to 16 MiB with examples/echo", { timeout: 180_000 }, async (t) => {
-  const chromiumPath = findChromium();
-  if (!chromiumPath) {
-    console.log("SKIPPED: Chromium is not installed (apt-get install chromium)");
-    t.skip("Chromium is not installed");
-    return;
-  }
-  assert.ok(existsSync(echoBin), `no echo binary at ${echoBin}: cargo build --release --example echo`);
-  const profile = mkdtempSync(join(tmpdir(), "lariat-chromium-"));
-  let server;
-  let browserProcess;
-  let browser;
-  t.after(async () => {
-    await browser?.close().catch(() => {});
-    await stop(browserProcess);
-    await stop(server);
-    rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
-  });
-
-  server = spawn(echoBin, ["127.0.0.1:0"], { stdio: ["ignore", "pipe", "inherit"] });
-  const url = await waitForLine(server, "stdout", /echo: (ws:\/\/[0-9.:]+\/)/, "the echo server");
-  browserProcess = spawn(chromiumPath, [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`, "about:blank"], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  const endpoint = await waitForLine(browserProcess, "stderr", /DevTools listening on (ws:\/\/\S+)/, "Chromium's DevTools endpoint");
-  browser = await chromium.connectOverCDP(endpoint, { timeout: STEP_MS });
+  const started = await serverAndChromium(t, echoBin, /echo: (ws:\/\/[0-9.:]+\/)/, "the echo server");
+  if (!started) return;
+  const { address: url, browser } = started;
   const context = browser.contexts()[0] ?? (await browser.newContext());
   const page = await context.newPage();
 
