@@ -24,7 +24,7 @@ use ws_core::{CloseCode, CloseFrame, Connection, Frame, Terminate};
 
 use crate::ctx::Ctx;
 use crate::handler::{Frames, Handler, Reply};
-use crate::stats::{Stats, Tally};
+use crate::stats::{Kind, Stats, Tally};
 
 /// The first read makes this much room; the room doubles while reads fill
 /// it, up to [`MAX_READ_CHUNK`], so idle connections stay small and busy
@@ -336,22 +336,21 @@ where
                     run.tally.protocol_errors += 1;
                     if open_before {
                         // ws-core sent the close frame with the error's code.
-                        run.tally.count_sent(&Frame::Close(None));
+                        run.tally.count_sent(Kind::Close);
                     }
                     // ws-core queued the close frame with the error's code.
                     run.ending.get_or_insert(error.terminate());
                     return;
                 }
             };
-            run.tally.count_received(&frame);
+            run.tally.count_received(Kind::of(&frame));
             // Frames ws-core answered on its own: a pong for a ping, the
             // echo of a close, both only while our side was open.
             match &frame {
                 Frame::Ping(_) if open_before && self.conn.config().auto_pong => {
-                    run.tally
-                        .count_sent(&Frame::Pong(ws_core::ControlPayload::EMPTY));
+                    run.tally.count_sent(Kind::Pong);
                 }
-                Frame::Close(_) if open_before => run.tally.count_sent(&Frame::Close(None)),
+                Frame::Close(_) if open_before => run.tally.count_sent(Kind::Close),
                 _ => {}
             }
             if let Frame::Pong(payload) = &frame {
@@ -423,13 +422,11 @@ where
     }
 
     fn send(&mut self, run: &mut Run, frame: Frame) {
-        let kind = Tally::kind(&frame);
+        let kind = Kind::of(&frame);
         let is_close = matches!(frame, Frame::Close(_));
         // Frames after a close are not sent (RFC 6455 §5.5.1); ws-core refuses them.
         if self.conn.send(frame).is_ok() {
-            if let Some(count) = run.tally.sent.get_mut(kind) {
-                *count += 1;
-            }
+            run.tally.count_sent(kind);
             if is_close {
                 run.ending.get_or_insert(Terminate::Shutdown);
                 self.arm_close_timeout(run);

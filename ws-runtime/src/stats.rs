@@ -16,25 +16,37 @@ pub(crate) struct Tally {
     pub(crate) protocol_errors: u64,
 }
 
-impl Tally {
-    pub(crate) fn kind(frame: &Frame) -> usize {
+/// A frame's kind, the index of its counter.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Kind {
+    Text = 0,
+    Binary = 1,
+    Ping = 2,
+    Pong = 3,
+    Close = 4,
+}
+
+impl Kind {
+    pub(crate) fn of(frame: &Frame) -> Kind {
         match frame {
-            Frame::Text(_) => 0,
-            Frame::Binary(_) => 1,
-            Frame::Ping(_) => 2,
-            Frame::Pong(_) => 3,
-            Frame::Close(_) => 4,
+            Frame::Text(_) => Kind::Text,
+            Frame::Binary(_) => Kind::Binary,
+            Frame::Ping(_) => Kind::Ping,
+            Frame::Pong(_) => Kind::Pong,
+            Frame::Close(_) => Kind::Close,
         }
     }
+}
 
-    pub(crate) fn count_received(&mut self, frame: &Frame) {
-        if let Some(count) = self.received.get_mut(Tally::kind(frame)) {
+impl Tally {
+    pub(crate) fn count_received(&mut self, kind: Kind) {
+        if let Some(count) = self.received.get_mut(kind as usize) {
             *count += 1;
         }
     }
 
-    pub(crate) fn count_sent(&mut self, frame: &Frame) {
-        if let Some(count) = self.sent.get_mut(Tally::kind(frame)) {
+    pub(crate) fn count_sent(&mut self, kind: Kind) {
+        if let Some(count) = self.sent.get_mut(kind as usize) {
             *count += 1;
         }
     }
