@@ -1,0 +1,72 @@
+//! fastwebsockets echo server for the benchmarks, following that crate's
+//! own echo example: hyper 1 serves HTTP/1.1 and performs the upgrade
+//! (feature `upgrade`), a `FragmentCollector` joins fragments, auto-close
+//! and auto-pong stay on (the defaults), and every text or binary frame is
+//! written back. The message limit is set to 16 MiB; single-threaded tokio.
+//!
+//! ```sh
+//! server_fastwebsockets 127.0.0.1:0   # prints `listening 127.0.0.1:PORT`
+//! ```
+
+use std::io::Write as _;
+
+use fastwebsockets::{FragmentCollector, OpCode, WebSocketError, upgrade};
+use http_body_util::Empty;
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+const MAX_MESSAGE: usize = 16 << 20;
+
+async fn echo(fut: upgrade::UpgradeFut) -> Result<(), WebSocketError> {
+    let mut ws = fut.await?;
+    ws.set_max_message_size(MAX_MESSAGE);
+    ws.set_auto_close(true);
+    ws.set_auto_pong(true);
+    let mut ws = FragmentCollector::new(ws);
+    loop {
+        let frame = ws.read_frame().await?;
+        match frame.opcode {
+            OpCode::Close => return Ok(()),
+            OpCode::Text | OpCode::Binary => ws.write_frame(frame).await?,
+            _ => {}
+        }
+    }
+}
+
+async fn upgrade_request(
+    mut req: Request<Incoming>,
+) -> Result<Response<Empty<Bytes>>, WebSocketError> {
+    let (response, fut) = upgrade::upgrade(&mut req)?;
+    tokio::spawn(async move {
+        let _ = echo(fut).await;
+    });
+    Ok(response)
+}
+
+fn main() -> std::io::Result<()> {
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9001".to_owned());
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(async {
+            let listener = TcpListener::bind(&addr).await?;
+            println!("listening {}", listener.local_addr()?);
+            std::io::stdout().flush()?;
+            loop {
+                let (stream, _) = listener.accept().await?;
+                stream.set_nodelay(true)?;
+                tokio::spawn(async move {
+                    let conn = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service_fn(upgrade_request))
+                        .with_upgrades();
+                    let _ = conn.await;
+                });
+            }
+        })
+}
