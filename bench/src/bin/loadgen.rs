@@ -109,7 +109,9 @@ struct Opts {
 }
 
 fn parse_secs(v: &str) -> Res<Duration> {
-    let s: f64 = v.parse().map_err(|_| format!("not a number of seconds: {v}"))?;
+    let s: f64 = v
+        .parse()
+        .map_err(|_| format!("not a number of seconds: {v}"))?;
     Duration::try_from_secs_f64(s).map_err(|e| format!("bad duration {v}: {e}"))
 }
 
@@ -458,7 +460,9 @@ impl Plan {
     }
 
     fn frames_for(&self, k: usize) -> &[u8] {
-        self.frames.get(..k * self.frame_len).unwrap_or(&self.frames)
+        self.frames
+            .get(..k * self.frame_len)
+            .unwrap_or(&self.frames)
     }
 }
 
@@ -521,11 +525,13 @@ async fn upgrade(stream: &mut TcpStream, o: &Opts, nonce: u64) -> Res<(Vec<u8>, 
                     server_no_context_takeover: false,
                 };
                 if let Some(ext) = resp.extensions.as_deref() {
-                    let offers =
-                        parse_extensions(ext).map_err(|e| format!("bad extensions {ext:?}: {e:?}"))?;
+                    let offers = parse_extensions(ext)
+                        .map_err(|e| format!("bad extensions {ext:?}: {e:?}"))?;
                     for offer in offers {
                         if offer.name != "permessage-deflate" || !o.deflate {
-                            return Err(format!("the server chose an extension not offered: {ext}"));
+                            return Err(format!(
+                                "the server chose an extension not offered: {ext}"
+                            ));
                         }
                         neg.deflate = true;
                         neg.server_no_context_takeover =
@@ -592,9 +598,9 @@ impl RxBuf {
         self.buf.get(self.start..self.end).unwrap_or_default()
     }
 
-    /// Reads once into the free tail, moving a partial header to the front
-    /// first when the tail is full.
-    async fn fill(&mut self, rd: &mut ReadHalf<'_>) -> Res<()> {
+    /// Frees the tail: rewinds when empty, moves a partial header to the
+    /// front when the tail is full.
+    fn make_room(&mut self) {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
@@ -603,6 +609,12 @@ impl RxBuf {
             self.end -= self.start;
             self.start = 0;
         }
+    }
+
+    /// Reads once into the free tail, moving a partial header to the front
+    /// first when the tail is full.
+    async fn fill(&mut self, rd: &mut ReadHalf<'_>) -> Res<()> {
+        self.make_room();
         let tail = self.buf.get_mut(self.end..).unwrap_or_default();
         let n = rd.read(tail).await.map_err(|e| format!("read: {e}"))?;
         if n == 0 {
@@ -724,7 +736,9 @@ impl MsgState {
             }
             8..=10 => {
                 if first & 0x80 == 0 || len > 125 || rsv1 {
-                    return Err(format!("bad control frame: first byte {first:#04x}, {len} B"));
+                    return Err(format!(
+                        "bad control frame: first byte {first:#04x}, {len} B"
+                    ));
                 }
                 self.control.clear();
             }
@@ -832,7 +846,9 @@ impl MsgState {
                 self.header(first, len, plan)?;
             }
             let avail = rx.end - rx.start;
-            let take = usize::try_from(self.remaining).unwrap_or(usize::MAX).min(avail);
+            let take = usize::try_from(self.remaining)
+                .unwrap_or(usize::MAX)
+                .min(avail);
             let chunk = rx.buf.get(rx.start..rx.start + take).unwrap_or_default();
             self.chunk(chunk, plan)?;
             rx.start += take;
@@ -944,7 +960,10 @@ impl Conn<'_> {
                 let take = (size - pos).min(rest.len());
                 let (got, tail) = rest.split_at(take);
                 if self.plan.payload.get(pos..pos + take) != Some(got) {
-                    return Err(format!("raw echo differs in record {}", total / size as u64));
+                    return Err(format!(
+                        "raw echo differs in record {}",
+                        total / size as u64
+                    ));
                 }
                 rest = tail;
                 pos = 0;
@@ -957,7 +976,11 @@ impl Conn<'_> {
 }
 
 fn read_cap(size: usize) -> usize {
-    if size >= 16 << 10 { 256 << 10 } else { 64 << 10 }
+    if size >= 16 << 10 {
+        256 << 10
+    } else {
+        64 << 10
+    }
 }
 
 async fn echo_conn(idx: usize, o: &Opts, shared: &Shared, plan: &Plan) -> Res<()> {
@@ -1021,7 +1044,9 @@ async fn one_handshake(o: &Opts, idx: usize, nonce: u64, close: &[u8]) -> Res<()
             let whole = hlen + len as usize;
             if buf.len() >= whole {
                 if first & 0x0f != 8 {
-                    return Err(format!("expected a close frame, got first byte {first:#04x}"));
+                    return Err(format!(
+                        "expected a close frame, got first byte {first:#04x}"
+                    ));
                 }
                 let payload = buf.get(hlen..whole).unwrap_or_default();
                 if let Some(&[a, b]) = payload.get(..2)
@@ -1332,5 +1357,136 @@ fn main() {
             std::process::exit(0);
         }
         Err(e) => fail(&e),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    fn plan(payload: &[u8], opcode: u8) -> Plan {
+        Plan {
+            payload: payload.to_vec(),
+            frames: Vec::new(),
+            frame_len: 0,
+            opcode,
+        }
+    }
+
+    /// An unmasked server frame.
+    fn server_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+        let mut f = masked_frame(first, payload);
+        // Unmask: drop the key and the mask bit, xor back.
+        let hlen = f.len() - payload.len();
+        f[1] &= 0x7f;
+        f.drain(hlen - 4..hlen);
+        let body = f.len() - payload.len();
+        f[body..].copy_from_slice(payload);
+        f
+    }
+
+    fn feed(bytes: &[u8], plan: &Plan, neg: &Negotiated) -> Res<u64> {
+        let shared = Shared::new();
+        let mut msg = MsgState::new(neg);
+        let mut done = 0;
+        // One byte at a time: every split point of the stream.
+        let mut rx = RxBuf::new(16, &[]);
+        for b in bytes {
+            rx.make_room();
+            rx.buf[rx.end] = *b;
+            rx.end += 1;
+            done += msg.process(&mut rx, plan, &shared)?;
+        }
+        // And all at once.
+        let mut msg = MsgState::new(neg);
+        let mut rx = RxBuf::new(bytes.len(), bytes);
+        assert_eq!(msg.process(&mut rx, plan, &shared)?, done);
+        Ok(done)
+    }
+
+    const PLAIN: Negotiated = Negotiated {
+        deflate: false,
+        server_no_context_takeover: false,
+    };
+
+    #[test]
+    fn histogram_buckets_are_monotonic_and_close() {
+        let mut last = 0;
+        for v in [0u64, 1, 63, 64, 65, 127, 128, 1000, 123_456, 10_000_000_000] {
+            let idx = Hist::index(v);
+            assert!(idx >= last && idx < BUCKETS);
+            last = idx;
+            let back = Hist::value(idx);
+            assert!(back.abs_diff(v) <= v / 16 + 1, "{v} -> {back}");
+        }
+        let mut h = Hist::new();
+        h.record(Duration::from_micros(100), 99);
+        h.record(Duration::from_millis(10), 1);
+        assert!((h.quantile_us(0.5) - 100.0).abs() < 4.0);
+        assert!((h.quantile_us(0.99) - 100.0).abs() < 4.0);
+        assert!((h.quantile_us(1.0) - 10_000.0).abs() < 400.0);
+    }
+
+    #[test]
+    fn masked_frames_unmask_to_the_payload() {
+        for n in [0usize, 5, 125, 126, 65_535, 65_536] {
+            let payload = binary_payload(n);
+            let f = masked_frame(0x82, &payload);
+            let hlen = f.len() - n;
+            let key: [u8; 4] = f[hlen - 4..hlen].try_into().unwrap();
+            let unmasked: Vec<u8> = f[hlen..]
+                .iter()
+                .zip(key.iter().cycle())
+                .map(|(b, k)| b ^ k)
+                .collect();
+            assert_eq!(unmasked, payload);
+        }
+    }
+
+    #[test]
+    fn exact_echoes_pass_whole_or_fragmented() {
+        let p = plan(b"hello world", 1);
+        let mut wire = server_frame(0x81, b"hello world");
+        wire.extend(server_frame(0x89, b"ping"));
+        wire.extend(server_frame(0x01, b"hello"));
+        wire.extend(server_frame(0x8A, b""));
+        wire.extend(server_frame(0x80, b" world"));
+        assert_eq!(feed(&wire, &p, &PLAIN).unwrap(), 2);
+    }
+
+    #[test]
+    fn wrong_echoes_fail() {
+        let p = plan(b"hello world", 1);
+        for wire in [
+            server_frame(0x81, b"hello wOrld"),
+            server_frame(0x81, b"hello worl"),
+            server_frame(0x81, b"hello world!"),
+            server_frame(0x82, b"hello world"),
+            server_frame(0xC1, b"hello world"),
+            server_frame(0x88, &1001u16.to_be_bytes()),
+            masked_frame(0x81, b"hello world"),
+        ] {
+            assert!(feed(&wire, &p, &PLAIN).is_err(), "{wire:?}");
+        }
+    }
+
+    #[test]
+    fn compressed_echoes_are_inflated_and_compared() {
+        let json = json_payload();
+        assert!(json.len() >= 1024);
+        let p = plan(&json, 1);
+        let neg = Negotiated {
+            deflate: true,
+            server_no_context_takeover: true,
+        };
+        let z = deflate_message(&json).unwrap();
+        let mut wire = server_frame(0xC1, &z);
+        wire.extend(server_frame(0xC1, &z));
+        assert_eq!(feed(&wire, &p, &neg).unwrap(), 2);
+        let mut other = json.clone();
+        other[100] ^= 1;
+        let bad = server_frame(0xC1, &deflate_message(&other).unwrap());
+        assert!(feed(&bad, &p, &neg).is_err());
     }
 }

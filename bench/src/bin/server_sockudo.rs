@@ -60,9 +60,7 @@ async fn serve(mut stream: TcpStream) -> sockudo_ws::Result<()> {
     };
     stream.write_all(&response).await?;
     let leftover: Option<Bytes> = (consumed < buf.len()).then(|| buf.split_off(consumed).freeze());
-    let config = Config::builder()
-        .max_payload_length(MAX_MESSAGE)
-        .build();
+    let config = Config::builder().max_payload_length(MAX_MESSAGE).build();
     match deflate {
         Some(deflate) => {
             let mut ws =
@@ -70,7 +68,8 @@ async fn serve(mut stream: TcpStream) -> sockudo_ws::Result<()> {
             echo(&mut ws).await
         }
         None => {
-            let mut ws = WebSocketStream::from_raw_with_leftover(stream, Role::Server, config, leftover);
+            let mut ws =
+                WebSocketStream::from_raw_with_leftover(stream, Role::Server, config, leftover);
             echo(&mut ws).await
         }
     }
