@@ -290,7 +290,7 @@ impl<I> Ctx<I> {
         self.latency
     }
 
-    pub(crate) fn control(&self) -> Arc<Control> {
-        self.addr.control().clone()
+    pub(crate) fn control(&self) -> &Control {
+        self.addr.control()
     }
 }

@@ -96,44 +96,60 @@ enum Wake<I> {
     Io(io::Error),
 }
 
-/// The state of one running connection.
-pub(crate) struct Driver<'a, H: Handler, R, W> {
-    pub(crate) reader: R,
-    pub(crate) writer: W,
-    pub(crate) conn: Connection,
-    pub(crate) handler: &'a mut H,
-    pub(crate) ctx: Ctx<H::Info>,
-    pub(crate) mailbox: mpsc::Receiver<H::Info>,
-    pub(crate) shutdown: CancellationToken,
-    pub(crate) options: DriverOptions,
+/// How a stretch of [`Driver::drive`] ended.
+enum Step {
+    Ended(Terminate),
+    /// The handler asked to hibernate and nothing waits to be written.
+    Hibernate,
 }
 
-impl<H, R, W> Driver<'_, H, R, W>
+/// The state of one connection, from `open` to the end.
+///
+/// It holds only what lives between events. The handler calls, the reads
+/// and writes run in [`Driver::drive`]'s future, which [`Driver::run`]
+/// boxes and drops when the handler hibernates: a hibernated connection's
+/// task then holds this struct and the small future of [`Driver::wait`],
+/// not the state machines of every handler call.
+pub(crate) struct Driver<H: Handler, S> {
+    pub(crate) stream: S,
+    pub(crate) conn: Connection,
+    pub(crate) handler: H,
+    pub(crate) ctx: Ctx<H::Info>,
+    mailbox: mpsc::Receiver<H::Info>,
+    shutdown: CancellationToken,
+    options: DriverOptions,
+    run: Run,
+    /// The one timer of the connection, reset to its next deadline.
+    sleep: Pin<Box<Sleep>>,
+    /// What woke a hibernated connection, for the next `drive` to handle.
+    resumed: Option<Wake<H::Info>>,
+}
+
+impl<H, S> Driver<H, S>
 where
     H: Handler,
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin,
 {
-    /// Runs the connection from `open` to the end and returns why it ended,
-    /// and the read half so the caller can [`linger`] on it after running
-    /// `terminate`.
-    pub(crate) async fn run(mut self) -> (Terminate, R) {
-        let reason = self.drive().await;
-        (reason, self.reader)
-    }
-
-    async fn drive(&mut self) -> Terminate {
+    pub(crate) fn new(
+        stream: S,
+        conn: Connection,
+        handler: H,
+        ctx: Ctx<H::Info>,
+        mailbox: mpsc::Receiver<H::Info>,
+        shutdown: CancellationToken,
+        options: DriverOptions,
+    ) -> Self {
         let mut run = Run {
+            opened: false,
             ending: None,
             reading: true,
             hibernate: false,
-            idle_timeout: self.options.idle_timeout,
+            idle_timeout: options.idle_timeout,
             idle_deadline: None,
             close_deadline: None,
             throttled: false,
             read_chunk: MIN_READ_CHUNK,
-            next_ping: self
-                .options
+            next_ping: options
                 .keepalive
                 .map(|(interval, _)| Instant::now() + interval),
             ping: None,
@@ -141,149 +157,226 @@ where
             tally: Tally::default(),
         };
         run.touch();
-        let mut sleep: Pin<Box<Sleep>> = Box::pin(tokio::time::sleep_until(far_future()));
-        let control = self.ctx.control();
+        Driver {
+            stream,
+            conn,
+            handler,
+            ctx,
+            mailbox,
+            shutdown,
+            options,
+            run,
+            sleep: Box::pin(tokio::time::sleep_until(far_future())),
+            resumed: None,
+        }
+    }
 
-        let call = guarded(self.handler.open(&mut self.ctx));
-        let opened = while_writing(call, &mut self.writer, &mut self.conn, &mut run.tally).await;
-        match opened {
-            Ok(reply) => self.apply(&mut run, reply),
-            Err(panic) => self.crash(&mut run, panic),
+    /// Runs the connection from `open` to the end and returns why it ended.
+    /// The caller runs `terminate`, then [`Driver::linger`]s.
+    pub(crate) async fn run(&mut self) -> Terminate {
+        loop {
+            // Boxed: its state (the handler calls' futures, the reads and
+            // writes in flight) exists only while the connection is awake.
+            match Box::pin(self.drive()).await {
+                Step::Ended(reason) => {
+                    // Senders learn at once that the connection is gone;
+                    // messages it will never handle are dropped now, not
+                    // after `terminate` and the lingering close.
+                    self.mailbox.close();
+                    while self.mailbox.try_recv().is_ok() {}
+                    return reason;
+                }
+                Step::Hibernate => {
+                    let wake = self.wait().await;
+                    self.resumed = Some(wake);
+                }
+            }
+        }
+    }
+
+    async fn drive(&mut self) -> Step {
+        if !self.run.opened {
+            self.run.opened = true;
+            let call = guarded(self.handler.open(&mut self.ctx));
+            let opened =
+                while_writing(call, &mut self.stream, &mut self.conn, &mut self.run.tally).await;
+            self.handle_reply(opened);
+        }
+        if let Some(wake) = self.resumed.take()
+            && let Some(reason) = self.on_wake(wake).await
+        {
+            return Step::Ended(reason);
         }
 
         loop {
-            self.process_input(&mut run).await;
-            self.options.stats.flush(&mut run.tally);
+            self.process_input().await;
+            self.options.stats.flush(&mut self.run.tally);
 
             if self.conn.is_closed() {
-                let flushed = self.flush_and_close(&mut run).await;
-                self.options.stats.flush(&mut run.tally);
-                return match (run.ending.take(), flushed) {
+                let flushed = self.flush_and_close().await;
+                self.options.stats.flush(&mut self.run.tally);
+                return Step::Ended(match (self.run.ending.take(), flushed) {
                     (Some(reason), _) => reason,
                     (None, Err(error)) => Terminate::Error(error),
                     (None, Ok(())) => Terminate::Closed,
-                };
+                });
             }
-            self.check_write_buffer(&mut run);
-            if run.hibernate && !self.conn.wants_write() {
+            self.check_write_buffer();
+            if self.run.hibernate && !self.conn.wants_write() {
                 self.conn.release_buffers();
-                run.hibernate = false;
-                run.read_chunk = MIN_READ_CHUNK;
+                self.run.hibernate = false;
+                self.run.read_chunk = MIN_READ_CHUNK;
+                return Step::Hibernate;
             } else if self.conn.buffered_input() == 0
                 && self.conn.input_mut().capacity() > KEEP_INPUT_CAPACITY
             {
                 // A large message grew the buffer; idle, it shrinks back.
                 *self.conn.input_mut() = bytes::BytesMut::new();
-                run.read_chunk = MIN_READ_CHUNK;
+                self.run.read_chunk = MIN_READ_CHUNK;
             }
 
-            let deadline = self.next_deadline(&run);
-            if let Some(deadline) = deadline {
-                sleep.as_mut().reset(deadline);
+            let wake = self.wait().await;
+            if let Some(reason) = self.on_wake(wake).await {
+                return Step::Ended(reason);
             }
-            let closing = run.ending.is_some();
-            // Once closing, read regardless of `active(false)` or a full
-            // send buffer: the peer's close frame completes the handshake
-            // (RFC 6455 §7.1.2).
-            let reading = (run.reading && !run.throttled) || closing;
-            let taking_info = !closing && !run.throttled;
-            // Wake when writing catches up: to resume reading after
-            // throttling, or to hibernate once the reply has left.
-            let drained_at = if run.throttled {
-                Some(self.options.write_low)
-            } else if run.hibernate {
-                Some(0)
-            } else {
-                None
-            };
-            let wake = {
-                let io = poll_fn(|cx| {
-                    poll_io(
-                        cx,
-                        Io {
-                            reader: &mut self.reader,
-                            writer: &mut self.writer,
-                            conn: &mut self.conn,
-                            tally: &mut run.tally,
-                        },
-                        reading.then_some(run.read_chunk),
-                        drained_at,
-                    )
-                });
-                // Unbiased: a peer flooding the socket must not starve the
-                // mailbox, nor the reverse.
-                tokio::select! {
-                    wake = io => match wake {
-                        IoWake::Read(n) => Wake::Read(n),
-                        IoWake::Drained => Wake::Drained,
-                        IoWake::Error(error) => Wake::Io(error),
-                    },
-                    msg = self.mailbox.recv(), if taking_info => match msg {
-                        Some(msg) => Wake::Info(msg),
-                        // The context holds a sender, so the mailbox never closes first.
-                        None => Wake::Shutdown,
-                    },
-                    () = sleep.as_mut(), if deadline.is_some() => Wake::Deadline,
-                    () = self.shutdown.cancelled(), if !closing => Wake::Shutdown,
-                    code = control.close_requested(), if !closing => Wake::CloseRequested(code),
-                }
-            };
+        }
+    }
 
-            match wake {
-                Wake::Read(0) => {
-                    self.options.stats.flush(&mut run.tally);
-                    // The peer closed TCP. Without its close frame that is
-                    // Cowboy's `{error, closed}`, unless we were closing anyway.
-                    return run.ending.take().unwrap_or(Terminate::Closed);
-                }
-                Wake::Read(n) => {
-                    run.touch();
-                    // Reads that fill the room they had ask for more next time.
-                    if n >= run.read_chunk {
-                        run.read_chunk = (run.read_chunk * 2).min(MAX_READ_CHUNK);
-                    }
-                }
-                Wake::Drained => run.throttled = false,
-                Wake::CloseRequested(code) => {
-                    self.start_close(&mut run, CloseFrame::new(code), Terminate::Shutdown);
-                }
-                Wake::Info(msg) => {
-                    let call = guarded(self.handler.info(msg, &mut self.ctx));
-                    let reply =
-                        while_writing(call, &mut self.writer, &mut self.conn, &mut run.tally).await;
-                    self.handle_reply(&mut run, reply);
-                    // Take what else waits in the mailbox now, so a burst
-                    // (a topic's fan-out) leaves in one write, not one each.
-                    for _ in 0..MAX_INFO_BATCH {
-                        if run.ending.is_some()
-                            || self.conn.send_buffer().len() >= self.options.write_high
-                        {
-                            break;
-                        }
-                        let Ok(msg) = self.mailbox.try_recv() else {
-                            break;
-                        };
-                        let call = guarded(self.handler.info(msg, &mut self.ctx));
-                        let reply =
-                            while_writing(call, &mut self.writer, &mut self.conn, &mut run.tally)
-                                .await;
-                        self.handle_reply(&mut run, reply);
-                    }
-                }
-                Wake::Deadline => self.on_deadline(&mut run).await,
-                Wake::Shutdown => {
-                    // Graceful shutdown: 1001 "going away" (RFC 6455 §7.4.1).
-                    self.start_close(
-                        &mut run,
-                        CloseFrame::new(CloseCode::GOING_AWAY),
-                        Terminate::Shutdown,
-                    );
-                }
-                Wake::Io(error) => {
-                    self.options.stats.flush(&mut run.tally);
-                    return run.ending.take().unwrap_or(Terminate::Error(error));
+    /// Writes what is queued while waiting for the next event: bytes from
+    /// the peer, writing catching up, a mailbox message, a deadline,
+    /// shutdown or a close request.
+    async fn wait(&mut self) -> Wake<H::Info> {
+        let run = &mut self.run;
+        let deadline = next_deadline(run, &self.ctx);
+        if let Some(deadline) = deadline {
+            self.sleep.as_mut().reset(deadline);
+        }
+        let closing = run.ending.is_some();
+        // Once closing, read regardless of `active(false)` or a full
+        // send buffer: the peer's close frame completes the handshake
+        // (RFC 6455 §7.1.2).
+        let reading = (run.reading && !run.throttled) || closing;
+        let taking_info = !closing && !run.throttled;
+        // Wake when writing catches up: to resume reading after
+        // throttling, or to hibernate once the reply has left.
+        let drained_at = if run.throttled {
+            Some(self.options.write_low)
+        } else if run.hibernate {
+            Some(0)
+        } else {
+            None
+        };
+        let read_chunk = reading.then_some(run.read_chunk);
+        let control = self.ctx.control();
+        let io = poll_fn(|cx| {
+            poll_io(
+                cx,
+                Io {
+                    stream: &mut self.stream,
+                    conn: &mut self.conn,
+                    tally: &mut run.tally,
+                },
+                read_chunk,
+                drained_at,
+            )
+        });
+        // Unbiased: a peer flooding the socket must not starve the
+        // mailbox, nor the reverse.
+        tokio::select! {
+            wake = io => match wake {
+                IoWake::Read(n) => Wake::Read(n),
+                IoWake::Drained => Wake::Drained,
+                IoWake::Error(error) => Wake::Io(error),
+            },
+            msg = self.mailbox.recv(), if taking_info => match msg {
+                Some(msg) => Wake::Info(msg),
+                // The context holds a sender, so the mailbox never closes first.
+                None => Wake::Shutdown,
+            },
+            () = self.sleep.as_mut(), if deadline.is_some() => Wake::Deadline,
+            () = self.shutdown.cancelled(), if !closing => Wake::Shutdown,
+            code = control.close_requested(), if !closing => Wake::CloseRequested(code),
+        }
+    }
+
+    /// Handles what woke the connection; `Some` when it has ended.
+    async fn on_wake(&mut self, wake: Wake<H::Info>) -> Option<Terminate> {
+        match wake {
+            Wake::Read(0) => {
+                self.options.stats.flush(&mut self.run.tally);
+                // The peer closed TCP. Without its close frame that is
+                // Cowboy's `{error, closed}`, unless we were closing anyway.
+                return Some(self.run.ending.take().unwrap_or(Terminate::Closed));
+            }
+            Wake::Read(n) => {
+                self.run.touch();
+                // Reads that fill the room they had ask for more next time.
+                if n >= self.run.read_chunk {
+                    self.run.read_chunk = (self.run.read_chunk * 2).min(MAX_READ_CHUNK);
                 }
             }
+            Wake::Drained => self.run.throttled = false,
+            Wake::CloseRequested(code) => {
+                self.start_close(CloseFrame::new(code), Terminate::Shutdown);
+            }
+            Wake::Info(msg) => {
+                self.call_info(msg).await;
+                // Take what else waits in the mailbox now, so a burst
+                // (a topic's fan-out) leaves in one write, not one each.
+                for _ in 0..MAX_INFO_BATCH {
+                    if self.run.ending.is_some()
+                        || self.conn.send_buffer().len() >= self.options.write_high
+                    {
+                        break;
+                    }
+                    let Ok(msg) = self.mailbox.try_recv() else {
+                        break;
+                    };
+                    self.call_info(msg).await;
+                }
+            }
+            Wake::Deadline => self.on_deadline().await,
+            Wake::Shutdown => {
+                // Graceful shutdown: 1001 "going away" (RFC 6455 §7.4.1).
+                self.start_close(CloseFrame::new(CloseCode::GOING_AWAY), Terminate::Shutdown);
+            }
+            Wake::Io(error) => {
+                self.options.stats.flush(&mut self.run.tally);
+                return Some(self.run.ending.take().unwrap_or(Terminate::Error(error)));
+            }
+        }
+        None
+    }
+
+    async fn call_info(&mut self, msg: H::Info) {
+        let call = guarded(self.handler.info(msg, &mut self.ctx));
+        let reply =
+            while_writing(call, &mut self.stream, &mut self.conn, &mut self.run.tally).await;
+        self.handle_reply(reply);
+    }
+
+    /// After our side is closed, reads and discards until the peer closes
+    /// too (or `timeout` passes), so bytes it sent late do not turn the
+    /// close into a reset that could destroy our close frame before the
+    /// peer reads it.
+    pub(crate) async fn linger(&mut self, timeout: Duration) {
+        self.sleep.as_mut().reset(Instant::now() + timeout);
+        let stream = &mut self.stream;
+        let drained = poll_fn(|cx| {
+            // On the stack of each poll, not in the task's state.
+            let mut sink = [0u8; 1024];
+            loop {
+                let mut buf = ReadBuf::new(&mut sink);
+                match Pin::new(&mut *stream).poll_read(cx, &mut buf) {
+                    Poll::Ready(Ok(())) if !buf.filled().is_empty() => {}
+                    Poll::Ready(_) => return Poll::Ready(()),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+        });
+        tokio::select! {
+            () = drained => {}
+            () = self.sleep.as_mut() => {}
         }
     }
 
@@ -291,9 +384,9 @@ where
     /// stops reading (TCP backpressure reaches the peer) and stops taking
     /// mailbox messages (backpressure reaches senders, `Topic` applies its
     /// policy); past the limit it gives up on the peer with 1008.
-    fn check_write_buffer(&mut self, run: &mut Run) {
+    fn check_write_buffer(&mut self) {
         let queued = self.conn.send_buffer().len();
-        if queued > self.options.write_max && run.ending.is_none() {
+        if queued > self.options.write_max && self.run.ending.is_none() {
             tracing::debug!(
                 queued,
                 limit = self.options.write_max,
@@ -303,7 +396,6 @@ where
             // close frame waits behind what the peer does not read, so the
             // close timeout ends the connection if it never does.
             self.start_close(
-                run,
                 CloseFrame::new(CloseCode::POLICY_VIOLATION),
                 Terminate::Error(io::Error::other(
                     "the peer does not read: send buffer over its limit",
@@ -311,20 +403,21 @@ where
             );
         }
         if queued >= self.options.write_high {
-            run.throttled = true;
+            self.run.throttled = true;
         } else if queued <= self.options.write_low {
-            run.throttled = false;
+            self.run.throttled = false;
         }
     }
 
     /// Decodes every buffered frame and runs the handler on each.
-    async fn process_input(&mut self, run: &mut Run) {
+    async fn process_input(&mut self) {
         loop {
             // Replies to what was already read count against the send
             // buffer too: past the high mark, decode no more until it drains
             // (a pipelining client cannot make the server buffer without bound).
-            if run.ending.is_none() && self.conn.send_buffer().len() >= self.options.write_high {
-                run.throttled = true;
+            if self.run.ending.is_none() && self.conn.send_buffer().len() >= self.options.write_high
+            {
+                self.run.throttled = true;
                 return;
             }
             let open_before = !self.conn.close_sent();
@@ -333,32 +426,32 @@ where
                 Ok(None) => return,
                 Err(error) => {
                     tracing::debug!(%error, code = error.close_code().as_u16(), "protocol error");
-                    run.tally.protocol_errors += 1;
+                    self.run.tally.protocol_errors += 1;
                     if open_before {
                         // ws-core sent the close frame with the error's code.
-                        run.tally.count_sent(Kind::Close);
+                        self.run.tally.count_sent(Kind::Close);
                     }
                     // ws-core queued the close frame with the error's code.
-                    run.ending.get_or_insert(error.terminate());
+                    self.run.ending.get_or_insert(error.terminate());
                     return;
                 }
             };
-            run.tally.count_received(Kind::of(&frame));
+            self.run.tally.count_received(Kind::of(&frame));
             // Frames ws-core answered on its own: a pong for a ping, the
             // echo of a close, both only while our side was open.
             match &frame {
                 Frame::Ping(_) if open_before && self.conn.config().auto_pong => {
-                    run.tally.count_sent(Kind::Pong);
+                    self.run.tally.count_sent(Kind::Pong);
                 }
-                Frame::Close(_) if open_before => run.tally.count_sent(Kind::Close),
+                Frame::Close(_) if open_before => self.run.tally.count_sent(Kind::Close),
                 _ => {}
             }
             if let Frame::Pong(payload) = &frame {
-                self.on_pong(run, payload);
+                self.on_pong(payload);
             }
             match frame {
                 Frame::Close(close) => {
-                    run.ending.get_or_insert(match close {
+                    self.run.ending.get_or_insert(match close {
                         None => Terminate::Remote,
                         Some(close) => Terminate::RemoteClose {
                             code: close.code(),
@@ -368,26 +461,27 @@ where
                     return;
                 }
                 // Once closing, incoming frames only complete the handshake.
-                _ if run.ending.is_some() => {}
+                _ if self.run.ending.is_some() => {}
                 frame => {
                     let call = guarded(self.handler.handle(frame, &mut self.ctx));
                     let reply =
-                        while_writing(call, &mut self.writer, &mut self.conn, &mut run.tally).await;
-                    self.handle_reply(run, reply);
+                        while_writing(call, &mut self.stream, &mut self.conn, &mut self.run.tally)
+                            .await;
+                    self.handle_reply(reply);
                 }
             }
         }
     }
 
-    fn handle_reply(&mut self, run: &mut Run, reply: Result<Reply, String>) {
+    fn handle_reply(&mut self, reply: Result<Reply, String>) {
         match reply {
-            Ok(reply) => self.apply(run, reply),
-            Err(panic) => self.crash(run, panic),
+            Ok(reply) => self.apply(reply),
+            Err(panic) => self.crash(panic),
         }
     }
 
     /// Queues a reply's frames and applies its modifiers.
-    fn apply(&mut self, run: &mut Run, reply: Reply) {
+    fn apply(&mut self, reply: Reply) {
         let Reply {
             frames,
             shutdown,
@@ -398,179 +492,166 @@ where
         } = reply;
         match frames {
             Frames::None => {}
-            Frames::One(frame) => self.send(run, frame),
+            Frames::One(frame) => self.send(frame),
             Frames::Many(frames) => {
                 for frame in frames {
-                    self.send(run, frame);
+                    self.send(frame);
                 }
             }
         }
         if shutdown {
-            self.start_close(run, CloseFrame::new(CloseCode::NORMAL), Terminate::Shutdown);
+            self.start_close(CloseFrame::new(CloseCode::NORMAL), Terminate::Shutdown);
         }
         if let Some(deflate) = deflate {
             self.conn.set_compress(deflate);
         }
-        run.hibernate |= hibernate;
+        self.run.hibernate |= hibernate;
         if let Some(active) = active {
-            run.reading = active;
+            self.run.reading = active;
         }
         if let Some(timeout) = idle_timeout {
-            run.idle_timeout = Some(timeout);
-            run.touch();
+            self.run.idle_timeout = Some(timeout);
+            self.run.touch();
         }
     }
 
-    fn send(&mut self, run: &mut Run, frame: Frame) {
+    fn send(&mut self, frame: Frame) {
         let kind = Kind::of(&frame);
         let is_close = matches!(frame, Frame::Close(_));
         // Frames after a close are not sent (RFC 6455 §5.5.1); ws-core refuses them.
         if self.conn.send(frame).is_ok() {
-            run.tally.count_sent(kind);
+            self.run.tally.count_sent(kind);
             if is_close {
-                run.ending.get_or_insert(Terminate::Shutdown);
-                self.arm_close_timeout(run);
+                self.run.ending.get_or_insert(Terminate::Shutdown);
+                self.arm_close_timeout();
             }
         }
     }
 
-    fn start_close(&mut self, run: &mut Run, close: CloseFrame, reason: Terminate) {
+    fn start_close(&mut self, close: CloseFrame, reason: Terminate) {
         // The reason first: `send` would record a close as `Shutdown`.
-        run.ending.get_or_insert(reason);
-        self.send(run, Frame::Close(Some(close)));
+        self.run.ending.get_or_insert(reason);
+        self.send(Frame::Close(Some(close)));
     }
 
     /// A pong that answers our keepalive ping measures the round trip.
-    fn on_pong(&mut self, run: &mut Run, payload: &[u8]) {
-        if let Some((seq, sent_at, _)) = run.ping
+    fn on_pong(&mut self, payload: &[u8]) {
+        if let Some((seq, sent_at, _)) = self.run.ping
             && payload == seq.to_be_bytes()
         {
             self.ctx.latency = Some(sent_at.elapsed());
-            run.ping = None;
+            self.run.ping = None;
         }
     }
 
-    fn arm_close_timeout(&self, run: &mut Run) {
-        run.close_deadline = Some(Instant::now() + self.options.close_timeout);
+    fn arm_close_timeout(&mut self) {
+        self.run.close_deadline = Some(Instant::now() + self.options.close_timeout);
     }
 
-    fn crash(&mut self, run: &mut Run, panic: String) {
+    fn crash(&mut self, panic: String) {
         tracing::error!(panic = %panic, "handler crashed; closing with 1011");
         self.start_close(
-            run,
             CloseFrame::new(CloseCode::INTERNAL_ERROR),
             Terminate::Crash(panic),
         );
     }
 
-    fn next_deadline(&self, run: &Run) -> Option<Instant> {
-        let timers = if run.ending.is_none() {
-            self.ctx.timers.next_deadline()
-        } else {
-            None
-        };
-        let idle = if run.ending.is_none() {
-            run.idle_deadline
-        } else {
-            None
-        };
-        let keepalive = if run.ending.is_none() {
-            [run.next_ping, run.ping.map(|(_, _, due)| due)]
-        } else {
-            [None, None]
-        };
-        [timers, idle, run.close_deadline]
-            .into_iter()
-            .chain(keepalive)
-            .flatten()
-            .min()
-    }
-
-    async fn on_deadline(&mut self, run: &mut Run) {
+    async fn on_deadline(&mut self) {
         let now = Instant::now();
-        if run.close_deadline.is_some_and(|at| at <= now) {
+        if self.run.close_deadline.is_some_and(|at| at <= now) {
             // The peer did not answer our close in time: give up on the
             // handshake (RFC 6455 §7.1.1 lets the server close TCP).
             self.conn.force_close();
             return;
         }
-        if run.ending.is_some() {
+        if self.run.ending.is_some() {
             return;
         }
-        if run.ping.is_some_and(|(_, _, due)| due <= now) {
+        if self.run.ping.is_some_and(|(_, _, due)| due <= now) {
             // Keepalive: no pong in time; the peer is gone or stuck (1011,
             // as DESIGN §3 specifies; Cowboy has no keepalive of its own).
             self.start_close(
-                run,
                 CloseFrame::new(CloseCode::INTERNAL_ERROR),
                 Terminate::Timeout,
             );
             return;
         }
-        if let (Some(at), Some((interval, pong_timeout))) = (run.next_ping, self.options.keepalive)
+        if let (Some(at), Some((interval, pong_timeout))) =
+            (self.run.next_ping, self.options.keepalive)
             && at <= now
         {
-            run.ping_seq += 1;
-            let payload = bytes::Bytes::copy_from_slice(&run.ping_seq.to_be_bytes());
+            self.run.ping_seq += 1;
+            let payload = bytes::Bytes::copy_from_slice(&self.run.ping_seq.to_be_bytes());
             if let Ok(ping) = Frame::try_ping(payload) {
-                self.send(run, ping);
+                self.send(ping);
             }
-            if run.ping.is_none() {
-                run.ping = Some((run.ping_seq, now, now + pong_timeout));
+            if self.run.ping.is_none() {
+                self.run.ping = Some((self.run.ping_seq, now, now + pong_timeout));
             }
-            run.next_ping = Some(now + interval);
+            self.run.next_ping = Some(now + interval);
         }
         // Events in deadline order: timers due before the idle deadline are
         // delivered first, even when the driver wakes late.
-        let idle_due = run.idle_deadline.filter(|at| *at <= now);
+        let idle_due = self.run.idle_deadline.filter(|at| *at <= now);
         while let Some(msg) = self.ctx.timers.pop_due(idle_due.unwrap_or(now)) {
             let call = guarded(self.handler.info(msg, &mut self.ctx));
-            let reply = while_writing(call, &mut self.writer, &mut self.conn, &mut run.tally).await;
-            self.handle_reply(run, reply);
-            if run.ending.is_some() {
+            let reply =
+                while_writing(call, &mut self.stream, &mut self.conn, &mut self.run.tally).await;
+            self.handle_reply(reply);
+            if self.run.ending.is_some() {
                 return;
             }
         }
         if idle_due.is_some() {
             // Cowboy closes an idle connection with 1000 and reason `timeout`.
-            self.start_close(run, CloseFrame::new(CloseCode::NORMAL), Terminate::Timeout);
+            self.start_close(CloseFrame::new(CloseCode::NORMAL), Terminate::Timeout);
         }
     }
 
     /// Writes everything queued, then closes our side of TCP: the server
     /// closes first (RFC 6455 §7.1.1).
-    async fn flush_and_close(&mut self, run: &mut Run) -> io::Result<()> {
+    async fn flush_and_close(&mut self) -> io::Result<()> {
         let flushed = tokio::time::timeout(self.options.close_timeout, async {
             while self.conn.wants_write() {
-                let written = self.writer.write_buf(self.conn.send_buffer()).await?;
-                run.tally.bytes_out += written as u64;
+                let written = self.stream.write_buf(self.conn.send_buffer()).await?;
+                self.run.tally.bytes_out += written as u64;
             }
-            self.writer.flush().await?;
-            self.writer.shutdown().await
+            self.stream.flush().await?;
+            self.stream.shutdown().await
         })
         .await;
         flushed.unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
     }
 }
 
-/// After our side is closed, reads and discards until the peer closes too
-/// (or `timeout` passes), so bytes it sent late do not turn the close into a
-/// reset that could destroy our close frame before the peer reads it.
-pub(crate) async fn linger<R: AsyncRead + Unpin>(reader: &mut R, timeout: Duration) {
-    use tokio::io::AsyncReadExt;
-    let _ = tokio::time::timeout(timeout, async {
-        let mut sink = [0u8; 1024];
-        while let Ok(n) = reader.read(&mut sink).await {
-            if n == 0 {
-                break;
-            }
-        }
-    })
-    .await;
+/// The earliest of the connection's deadlines, if any.
+fn next_deadline<I>(run: &Run, ctx: &Ctx<I>) -> Option<Instant> {
+    let timers = if run.ending.is_none() {
+        ctx.timers.next_deadline()
+    } else {
+        None
+    };
+    let idle = if run.ending.is_none() {
+        run.idle_deadline
+    } else {
+        None
+    };
+    let keepalive = if run.ending.is_none() {
+        [run.next_ping, run.ping.map(|(_, _, due)| due)]
+    } else {
+        [None, None]
+    };
+    [timers, idle, run.close_deadline]
+        .into_iter()
+        .chain(keepalive)
+        .flatten()
+        .min()
 }
 
 /// Per-run bookkeeping of the loop.
 struct Run {
+    /// Whether `open` has run.
+    opened: bool,
     /// Why the connection is ending, once it is: no more handler calls.
     ending: Option<Terminate>,
     /// Whether to read the socket (`Reply::active`).
@@ -659,9 +740,8 @@ async fn while_writing<T, W: AsyncWrite + Unpin>(
 }
 
 /// The parts of the driver that socket polling touches.
-struct Io<'a, R, W> {
-    reader: &'a mut R,
-    writer: &'a mut W,
+struct Io<'a, S> {
+    stream: &'a mut S,
     conn: &'a mut Connection,
     tally: &'a mut Tally,
 }
@@ -670,23 +750,21 @@ struct Io<'a, R, W> {
 /// read (`read_chunk`: room to make for them; `None` while not reading), the
 /// send buffer drained to `drained_at` bytes, the peer closed, or the socket
 /// failed.
-fn poll_io<R, W>(
+fn poll_io<S>(
     cx: &mut Context<'_>,
-    io: Io<'_, R, W>,
+    io: Io<'_, S>,
     read_chunk: Option<usize>,
     drained_at: Option<usize>,
 ) -> Poll<IoWake>
 where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin,
 {
     let Io {
-        reader,
-        writer,
+        stream,
         conn,
         tally,
     } = io;
-    if let Poll::Ready(Err(error)) = poll_flush(cx, writer, conn, tally) {
+    if let Poll::Ready(Err(error)) = poll_flush(cx, stream, conn, tally) {
         return Poll::Ready(IoWake::Error(error));
     }
     if drained_at.is_some_and(|low| conn.send_buffer().len() <= low) {
@@ -701,7 +779,7 @@ where
         // connection holds no read buffer; allocate once bytes arrive.
         let mut first = [0u8; 512];
         let mut read_buf = ReadBuf::new(&mut first);
-        return match Pin::new(&mut *reader).poll_read(cx, &mut read_buf) {
+        return match Pin::new(&mut *stream).poll_read(cx, &mut read_buf) {
             Poll::Ready(Ok(())) => {
                 let read = read_buf.filled().len();
                 input.extend_from_slice(read_buf.filled());
@@ -713,7 +791,7 @@ where
         };
     }
     input.reserve(read_chunk);
-    match tokio_util::io::poll_read_buf(Pin::new(&mut *reader), cx, input) {
+    match tokio_util::io::poll_read_buf(Pin::new(&mut *stream), cx, input) {
         Poll::Ready(Ok(read)) => {
             tally.bytes_in += read as u64;
             Poll::Ready(IoWake::Read(read))

@@ -20,7 +20,7 @@ use ws_core::handshake::{self, HandshakeError};
 use ws_core::{Connection, Role, Terminate};
 
 use crate::ctx::{Addr, Ctx, Meta};
-use crate::driver::{Driver, DriverOptions, guarded, linger};
+use crate::driver::{Driver, DriverOptions, guarded};
 use crate::handler::{Handler, InitKind, UpgradeOptions};
 use crate::request::{Request, Response, StateMap};
 use crate::stats::{Stats, Tally};
@@ -132,10 +132,7 @@ struct HandlerEndpoint<H>(PhantomData<fn() -> H>);
 impl<H: Handler> Endpoint for HandlerEndpoint<H> {
     fn spawn(&self, upgrading: Upgrading, permit: OwnedSemaphorePermit) {
         let tasks = upgrading.shared.tasks.clone();
-        tasks.spawn(async move {
-            upgrade::<H>(upgrading).await;
-            drop(permit);
-        });
+        tasks.spawn(upgrade::<H>(upgrading, permit));
     }
 }
 
@@ -435,17 +432,34 @@ async fn read_head<S: AsyncRead + Unpin>(
 }
 
 /// Runs `init`, answers the handshake, and drives the connection.
-async fn upgrade<H: Handler>(upgrading: Upgrading) {
+///
+/// Not an `async fn`: one would keep `upgrading` in its state for the
+/// connection's whole life. The handshake runs boxed, so `init`'s future
+/// and the handshake's state are freed once the connection is up; the
+/// long-lived task holds only what `live` needs.
+fn upgrade<H: Handler>(
+    upgrading: Upgrading,
+    permit: OwnedSemaphorePermit,
+) -> impl Future<Output = ()> + Send + 'static {
     let span = tracing::info_span!(
         "websocket",
         peer = %upgrading.request.peer(),
         path = %upgrading.request.path(),
         protocol = tracing::field::Empty,
     );
-    upgrade_in_span::<H>(upgrading).instrument(span).await
+    let shared = upgrading.shared.clone();
+    let start = Box::pin(start::<H>(upgrading).instrument(span.clone()));
+    async move {
+        if let Some(driver) = start.await {
+            live(driver, &shared).instrument(span).await;
+        }
+        drop(permit);
+    }
 }
 
-async fn upgrade_in_span<H: Handler>(upgrading: Upgrading) {
+/// Runs `init` and answers the handshake; the driver of the connection
+/// once it is upgraded.
+async fn start<H: Handler>(upgrading: Upgrading) -> Option<Box<Driver<H, TcpStream>>> {
     let Upgrading {
         mut stream,
         request,
@@ -460,7 +474,7 @@ async fn upgrade_in_span<H: Handler>(upgrading: Upgrading) {
             let _ = stream
                 .write_all(&Response::new(500).body("internal error").encode())
                 .await;
-            return;
+            return None;
         }
     };
     let (mut handler, options) = match init.kind {
@@ -473,7 +487,7 @@ async fn upgrade_in_span<H: Handler>(upgrading: Upgrading) {
             if let Some(mut state) = state {
                 terminate(&mut state, &reason).await;
             }
-            return;
+            return None;
         }
     };
     // RFC 6455 §4.2.2: the server picks one of the client's subprotocols,
@@ -497,58 +511,55 @@ async fn upgrade_in_span<H: Handler>(upgrading: Upgrading) {
     let extensions = negotiated.as_ref().map(|n| n.response.as_str());
     let response =
         handshake::switching_protocols(&upgrade.key, protocol.as_deref(), extensions, &[]);
-    let reason = match stream.write_all(&response).await {
-        Err(error) => Terminate::Error(error),
-        Ok(()) => {
-            let meta = Meta {
-                compress: negotiated.is_some(),
-                version: upgrade.version,
-                protocol,
-                peer: request.peer(),
-            };
-            let (reader, writer) = stream.split();
-            let (sender, mailbox) = mpsc::channel(shared.config.mailbox_capacity.max(1));
-            let ctx = Ctx::new(Addr::new(sender), meta, request);
-            let io = Io {
-                reader,
-                writer,
-                leftover,
-            };
-            let deflate = negotiated.map(|n| n.params);
-            shared.stats.opened();
-            let (reason, mut reader) =
-                run_upgraded(&mut handler, io, ctx, mailbox, &options, deflate, &shared).await;
-            shared.stats.closed();
-            terminate(&mut handler, &reason).await;
-            linger(&mut reader, shared.config.close_timeout).await;
-            return;
-        }
+    if let Err(error) = stream.write_all(&response).await {
+        terminate(&mut handler, &Terminate::Error(error)).await;
+        return None;
+    }
+    let meta = Meta {
+        compress: negotiated.is_some(),
+        version: upgrade.version,
+        protocol,
+        peer: request.peer(),
     };
-    terminate(&mut handler, &reason).await;
+    let (sender, mailbox) = mpsc::channel(shared.config.mailbox_capacity.max(1));
+    let ctx = Ctx::new(Addr::new(sender), meta, request);
+    let deflate = negotiated.map(|n| n.params);
+    shared.stats.opened();
+    Some(Box::new(driver(
+        handler, stream, leftover, ctx, mailbox, &options, deflate, &shared,
+    )))
 }
 
-/// The transport of an upgraded connection.
-pub(crate) struct Io<R, W> {
-    pub(crate) reader: R,
-    pub(crate) writer: W,
-    /// Bytes read after the request head: the first frames.
-    pub(crate) leftover: BytesMut,
+/// Runs an upgraded connection to its end: `terminate`, then lingering for
+/// the peer's side of the close.
+pub(crate) async fn live<H, S>(mut driver: Box<Driver<H, S>>, shared: &Shared)
+where
+    H: Handler,
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let reason = driver.run().await;
+    shared.stats.closed();
+    // Boxed: the handler's `terminate` future is not part of the task's
+    // state while the connection lives.
+    Box::pin(terminate(&mut driver.handler, &reason)).await;
+    driver.linger(shared.config.close_timeout).await;
 }
 
-/// Runs an upgraded connection over any transport until it ends.
-pub(crate) async fn run_upgraded<H, R, W>(
-    handler: &mut H,
-    io: Io<R, W>,
+/// The driver of an upgraded connection over any transport.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn driver<H, S>(
+    handler: H,
+    stream: S,
+    leftover: BytesMut,
     ctx: Ctx<H::Info>,
     mailbox: mpsc::Receiver<H::Info>,
     options: &UpgradeOptions,
     deflate: Option<ws_core::deflate::DeflateParams>,
     shared: &Shared,
-) -> (Terminate, R)
+) -> Driver<H, S>
 where
     H: Handler,
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin,
 {
     let config = &shared.config;
     let core_config = ws_core::Config {
@@ -562,11 +573,6 @@ where
     if let Some(params) = deflate {
         conn.enable_deflate(params, &options.deflate);
     }
-    let Io {
-        reader,
-        writer,
-        leftover,
-    } = io;
     if !leftover.is_empty() {
         // Frames that came with the request head.
         conn.handle_bytes(&leftover);
@@ -577,15 +583,14 @@ where
     }
     // The head's read buffer is not kept for the connection's lifetime.
     drop(leftover);
-    let driver = Driver {
-        reader,
-        writer,
+    Driver::new(
+        stream,
         conn,
         handler,
         ctx,
         mailbox,
-        shutdown: shared.shutdown.clone(),
-        options: DriverOptions {
+        shared.shutdown.clone(),
+        DriverOptions {
             idle_timeout: options.idle_timeout.or(config.idle_timeout),
             close_timeout: config.close_timeout,
             write_high: config.write_buffer_high,
@@ -596,8 +601,7 @@ where
             keepalive: options.keepalive,
             stats: shared.stats.clone(),
         },
-    };
-    driver.run().await
+    )
 }
 
 /// Calls `terminate` exactly once; a panic there is logged, not propagated.

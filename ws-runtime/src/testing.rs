@@ -53,7 +53,7 @@ use crate::ctx::{Addr, Ctx, Meta, SendError};
 use crate::driver::guarded;
 use crate::handler::{Handler, InitKind};
 use crate::request::{Request, Response, StateMap};
-use crate::server::{Config, Io, Shared, run_upgraded, terminate};
+use crate::server::{Config, Shared, driver, terminate};
 
 /// Builds a [`Request`] for a test, as if a client had sent it.
 #[derive(Debug)]
@@ -155,7 +155,7 @@ impl<H: Handler> Session<H> {
             Ok(init) => init,
             Err(panic) => return Err(Response::new(500).body(panic)),
         };
-        let (mut handler, options) = match init.kind {
+        let (handler, options) = match init.kind {
             InitKind::Upgrade(handler, options) => (handler, options),
             InitKind::Reject(response, state) => {
                 if let Some(mut state) = state {
@@ -187,16 +187,19 @@ impl<H: Handler> Session<H> {
         let ctx = Ctx::new(addr.clone(), meta, request);
         let (pipe, server_side) = tokio::io::duplex(64 * 1024);
         let task = tokio::spawn(async move {
-            let (reader, writer) = tokio::io::split(server_side);
-            let io = Io {
-                reader,
-                writer,
-                leftover: BytesMut::new(),
-            };
-            let (reason, _reader) =
-                run_upgraded(&mut handler, io, ctx, mailbox, &options, None, &shared).await;
-            terminate(&mut handler, &reason).await;
-            (handler, reason)
+            let mut driver = driver(
+                handler,
+                server_side,
+                BytesMut::new(),
+                ctx,
+                mailbox,
+                &options,
+                None,
+                &shared,
+            );
+            let reason = driver.run().await;
+            terminate(&mut driver.handler, &reason).await;
+            (driver.handler, reason)
         });
         let client = Connection::new(
             Role::Client,
