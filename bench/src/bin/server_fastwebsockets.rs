@@ -1,8 +1,9 @@
 //! fastwebsockets echo server for the benchmarks, following that crate's
 //! own echo example: hyper 1 serves HTTP/1.1 and performs the upgrade
-//! (feature `upgrade`), a `FragmentCollector` joins fragments, auto-close
-//! and auto-pong stay on (the defaults), and every text or binary frame is
-//! written back. The message limit is set to 16 MiB; single-threaded tokio.
+//! (feature `upgrade`), the connection task runs `unconstrained`, a
+//! `FragmentCollector` joins fragments, auto-close and auto-pong stay on
+//! (the defaults), and every text or binary frame is written back. The
+//! message limit is set to 16 MiB; single-threaded tokio.
 //!
 //! ```sh
 //! server_fastwebsockets 127.0.0.1:0   # prints `listening 127.0.0.1:PORT`
@@ -41,8 +42,10 @@ async fn upgrade_request(
     mut req: Request<Incoming>,
 ) -> Result<Response<Empty<Bytes>>, WebSocketError> {
     let (response, fut) = upgrade::upgrade(&mut req)?;
+    // As in the crate's example: the echo loop opts out of tokio's
+    // cooperative budget.
     tokio::spawn(async move {
-        let _ = echo(fut).await;
+        let _ = tokio::task::unconstrained(echo(fut)).await;
     });
     Ok(response)
 }
