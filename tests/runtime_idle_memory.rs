@@ -510,16 +510,18 @@ async fn idle_connections_report_the_servers_memory_per_connection() {
          a bare tokio TcpStream task costs {bare:.0})",
         per(Scenario::Plain)
     );
-    // The issue's goal for a hibernated connection is under 2 KiB. Hibernation
-    // releases every buffer already (the measures show the same cost with and
-    // without it); what remains is the connection's task and the state its
-    // future keeps, which only a parked-connection design can give back. Until
-    // then this asserts what holds and must keep holding: hibernating never
-    // costs more than not hibernating. The numbers are printed above.
+    // The issue's goal for a hibernated connection is under 2 KiB; lariat is
+    // at about 2.3 KB (see the numbers printed above). A hibernated connection
+    // holds its task (512 B: the future waiting for the next event), its
+    // driver (808 B: `Connection`, `Ctx` with the upgrade request, the
+    // handler), the request head and tokio's socket registration; the awake
+    // state (handler calls in flight, buffers, the inflater) is freed. Until
+    // the rest shrinks this asserts what must keep holding: hibernating
+    // gives memory back.
     for hibernated in [Scenario::HibernatedAtOpen, Scenario::Hibernated] {
         assert!(
-            per(hibernated) <= per(Scenario::Plain) * 1.02,
-            "an idle hibernated connection ({}) costs {:.0} bytes, more than one that is \
+            per(hibernated) < per(Scenario::Plain),
+            "an idle hibernated connection ({}) costs {:.0} bytes, as much as one that is \
              not hibernated ({:.0}); a bare tokio TcpStream task costs {bare:.0}",
             hibernated.name(),
             per(hibernated),

@@ -4,11 +4,13 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::sync::{Notify, mpsc};
+use futures_util::task::AtomicWaker;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use ws_core::CloseCode;
 
@@ -30,17 +32,23 @@ pub struct Addr<I> {
 pub(crate) struct Control {
     /// The close code asked for with [`Addr::close`]; 0 while none.
     close: AtomicU16,
-    notify: Notify,
+    /// The connection waiting for a request. A waker, not a `Notify`: the
+    /// wait then needs no state of its own in the connection's future.
+    waker: AtomicWaker,
 }
 
 impl Control {
-    /// Waits until a close is asked for, and returns its code.
-    pub(crate) async fn close_requested(&self) -> CloseCode {
-        loop {
-            if let Some(code) = CloseCode::new(self.close.load(Ordering::Acquire)) {
-                return code;
-            }
-            self.notify.notified().await;
+    /// The close code asked for, once one is; until then the task is woken
+    /// when one is.
+    pub(crate) fn poll_close_requested(&self, cx: &mut Context<'_>) -> Poll<CloseCode> {
+        if let Some(code) = CloseCode::new(self.close.load(Ordering::Acquire)) {
+            return Poll::Ready(code);
+        }
+        self.waker.register(cx.waker());
+        // Asked for between the check and the registration.
+        match CloseCode::new(self.close.load(Ordering::Acquire)) {
+            Some(code) => Poll::Ready(code),
+            None => Poll::Pending,
         }
     }
 }
@@ -123,7 +131,7 @@ impl<I> Addr<I> {
             Ordering::AcqRel,
             Ordering::Acquire,
         );
-        self.control.notify.notify_one();
+        self.control.waker.wake();
     }
 
     /// Sends a message, waiting while the mailbox is full; fails once the
@@ -163,34 +171,72 @@ pub struct Timer {
 /// Timers of one connection: a heap of deadlines. They live and die with the
 /// connection, so a dropped connection leaves no task behind.
 pub(crate) struct Timers<I> {
+    /// Boxed, and only once a timer is set: most connections set none.
+    pending: Option<Box<PendingTimers<I>>>,
+}
+
+struct PendingTimers<I> {
     heap: BinaryHeap<Reverse<(Instant, u64)>>,
-    pending: Vec<(u64, I)>,
+    messages: Vec<(u64, I)>,
     next_id: u64,
 }
 
 impl<I> Timers<I> {
     fn new() -> Timers<I> {
-        Timers {
-            heap: BinaryHeap::new(),
-            pending: Vec::new(),
-            next_id: 0,
+        Timers { pending: None }
+    }
+
+    fn add(&mut self, at: Instant, msg: I) -> u64 {
+        let pending = self.pending.get_or_insert_with(|| {
+            Box::new(PendingTimers {
+                heap: BinaryHeap::new(),
+                messages: Vec::new(),
+                next_id: 0,
+            })
+        });
+        let id = pending.next_id;
+        pending.next_id += 1;
+        pending.heap.push(Reverse((at, id)));
+        pending.messages.push((id, msg));
+        id
+    }
+
+    fn cancel(&mut self, id: u64) -> Option<I> {
+        let pending = self.pending.as_mut()?;
+        let index = pending.messages.iter().position(|(p, _)| *p == id)?;
+        let msg = pending.messages.swap_remove(index).1;
+        // The heap entry is skipped when it comes due; drop stale entries
+        // once they dominate, so set-and-cancel loops stay bounded.
+        let live = pending.messages.len();
+        if pending.heap.len() > 2 * live + 16 {
+            let messages = &pending.messages;
+            pending
+                .heap
+                .retain(|Reverse((_, id))| messages.iter().any(|(p, _)| p == id));
         }
+        Some(msg)
+    }
+
+    fn len(&self) -> usize {
+        self.pending.as_ref().map_or(0, |p| p.messages.len())
     }
 
     /// The earliest deadline of a live timer.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.heap.peek().map(|Reverse((at, _))| *at)
+        let pending = self.pending.as_ref()?;
+        pending.heap.peek().map(|Reverse((at, _))| *at)
     }
 
     /// Takes the message of the earliest timer due at `now`.
     pub(crate) fn pop_due(&mut self, now: Instant) -> Option<I> {
-        while let Some(Reverse((at, id))) = self.heap.peek().copied() {
+        let pending = self.pending.as_mut()?;
+        while let Some(Reverse((at, id))) = pending.heap.peek().copied() {
             if at > now {
                 return None;
             }
-            self.heap.pop();
-            if let Some(index) = self.pending.iter().position(|(p, _)| *p == id) {
-                return Some(self.pending.swap_remove(index).1);
+            pending.heap.pop();
+            if let Some(index) = pending.messages.iter().position(|(p, _)| *p == id) {
+                return Some(pending.messages.swap_remove(index).1);
             }
         }
         None
@@ -212,7 +258,7 @@ pub struct Meta {
 
 /// The handler's view of its connection: passed to every callback but `init`.
 pub struct Ctx<I> {
-    addr: Addr<I>,
+    mailbox: Mailbox<I>,
     pub(crate) timers: Timers<I>,
     meta: Meta,
     request: Request,
@@ -223,15 +269,59 @@ impl<I> fmt::Debug for Ctx<I> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Ctx")
             .field("meta", &self.meta)
-            .field("timers", &self.timers.pending.len())
+            .field("timers", &self.timers.len())
             .finish()
     }
 }
 
+/// A connection's mailbox, made when its address is first asked for: a
+/// connection that never hands out its [`Addr`] holds no channel.
+pub(crate) struct Mailbox<I> {
+    capacity: usize,
+    channel: OnceLock<(Addr<I>, mpsc::Receiver<I>)>,
+}
+
+impl<I> Mailbox<I> {
+    fn addr(&self) -> &Addr<I> {
+        &self
+            .channel
+            .get_or_init(|| {
+                let (sender, receiver) = mpsc::channel(self.capacity.max(1));
+                (Addr::new(sender), receiver)
+            })
+            .0
+    }
+
+    /// The receiving end, once an address exists.
+    pub(crate) fn receiver(&mut self) -> Option<&mut mpsc::Receiver<I>> {
+        self.channel.get_mut().map(|(_, receiver)| receiver)
+    }
+
+    /// Requests to close made through the address, and the receiving end
+    /// of the mailbox, once an address exists.
+    pub(crate) fn parts(&mut self) -> (Option<&Control>, Option<&mut mpsc::Receiver<I>>) {
+        match self.channel.get_mut() {
+            Some((addr, receiver)) => (Some(&**addr.control()), Some(receiver)),
+            None => (None, None),
+        }
+    }
+
+    /// Refuses further messages and drops those not handled.
+    pub(crate) fn close(&mut self) {
+        if let Some(receiver) = self.receiver() {
+            receiver.close();
+            while receiver.try_recv().is_ok() {}
+        }
+    }
+}
+
 impl<I> Ctx<I> {
-    pub(crate) fn new(addr: Addr<I>, meta: Meta, request: Request) -> Ctx<I> {
+    pub(crate) fn new(mailbox_capacity: usize, meta: Meta, request: Request) -> Ctx<I> {
         Ctx {
-            addr,
+            mailbox: Mailbox {
+                capacity: mailbox_capacity,
+                channel: OnceLock::new(),
+            },
             timers: Timers::new(),
             meta,
             request,
@@ -241,37 +331,18 @@ impl<I> Ctx<I> {
 
     /// This connection's address, for other tasks to message it.
     pub fn addr(&self) -> Addr<I> {
-        self.addr.clone()
+        self.mailbox.addr().clone()
     }
 
     /// Delivers `msg` to this handler's `info` after `delay`.
     pub fn send_after(&mut self, delay: Duration, msg: I) -> Timer {
-        let id = self.timers.next_id;
-        self.timers.next_id += 1;
-        let at = Instant::now() + delay;
-        self.timers.heap.push(Reverse((at, id)));
-        self.timers.pending.push((id, msg));
+        let id = self.timers.add(Instant::now() + delay, msg);
         Timer { id }
     }
 
     /// Cancels a timer; returns its message if it had not fired yet.
     pub fn cancel_timer(&mut self, timer: Timer) -> Option<I> {
-        let index = self
-            .timers
-            .pending
-            .iter()
-            .position(|(id, _)| *id == timer.id)?;
-        let msg = self.timers.pending.swap_remove(index).1;
-        // The heap entry is skipped when it comes due; drop stale entries
-        // once they dominate, so set-and-cancel loops stay bounded.
-        let live = self.timers.pending.len();
-        if self.timers.heap.len() > 2 * live + 16 {
-            let pending = &self.timers.pending;
-            self.timers
-                .heap
-                .retain(|Reverse((_, id))| pending.iter().any(|(p, _)| p == id));
-        }
-        Some(msg)
+        self.timers.cancel(timer.id)
     }
 
     /// Cowboy's meta values: compression, version, protocol, peer.
@@ -290,7 +361,7 @@ impl<I> Ctx<I> {
         self.latency
     }
 
-    pub(crate) fn control(&self) -> &Control {
-        self.addr.control()
+    pub(crate) fn mailbox(&mut self) -> &mut Mailbox<I> {
+        &mut self.mailbox
     }
 }

@@ -11,6 +11,7 @@ use std::future::{Future, poll_fn};
 use std::io::{self, IoSlice};
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -19,12 +20,12 @@ use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
-use tokio_util::sync::CancellationToken;
 use ws_core::{CloseCode, CloseFrame, Connection, Frame, Terminate};
 
-use crate::ctx::Ctx;
+use crate::ctx::{Control, Ctx};
 use crate::handler::{Frames, Handler, Reply};
-use crate::stats::{Kind, Stats, Tally};
+use crate::server::Shared;
+use crate::stats::{Kind, Tally};
 
 /// The first read makes this much room; the room doubles while reads fill
 /// it, up to [`MAX_READ_CHUNK`], so idle connections stay small and busy
@@ -38,23 +39,6 @@ const KEEP_INPUT_CAPACITY: usize = 2 * MAX_READ_CHUNK;
 const MAX_INFO_BATCH: usize = 256;
 /// Vectored writes take at most this many buffers at once.
 const MAX_IOVECS: usize = 64;
-
-/// The limits and timeouts one connection runs with.
-#[derive(Debug, Clone)]
-pub(crate) struct DriverOptions {
-    pub(crate) idle_timeout: Option<Duration>,
-    pub(crate) close_timeout: Duration,
-    /// Stop reading the socket and the mailbox while this many bytes wait
-    /// to be written...
-    pub(crate) write_high: usize,
-    /// ...until they drain to this many.
-    pub(crate) write_low: usize,
-    /// Close with 1008 when more than this many bytes wait to be written.
-    pub(crate) write_max: usize,
-    /// Ping every `.0`; close with 1011 when no pong comes within `.1`.
-    pub(crate) keepalive: Option<(Duration, Duration)>,
-    pub(crate) stats: Stats,
-}
 
 /// Runs a handler panic-safely; a panic becomes its message.
 pub(crate) async fn guarded<T>(future: impl Future<Output = T>) -> Result<T, String> {
@@ -115,9 +99,8 @@ pub(crate) struct Driver<H: Handler, S> {
     pub(crate) conn: Connection,
     pub(crate) handler: H,
     pub(crate) ctx: Ctx<H::Info>,
-    mailbox: mpsc::Receiver<H::Info>,
-    shutdown: CancellationToken,
-    options: DriverOptions,
+    /// The server's limits, counters and shutdown signal.
+    pub(crate) shared: Arc<Shared>,
     run: Run,
     /// The one timer of the connection, reset to its next deadline.
     sleep: Pin<Box<Sleep>>,
@@ -135,25 +118,29 @@ where
         conn: Connection,
         handler: H,
         ctx: Ctx<H::Info>,
-        mailbox: mpsc::Receiver<H::Info>,
-        shutdown: CancellationToken,
-        options: DriverOptions,
+        shared: Arc<Shared>,
+        idle_timeout: Option<Duration>,
+        keepalive: Option<(Duration, Duration)>,
     ) -> Self {
         let mut run = Run {
             opened: false,
             ending: None,
             reading: true,
             hibernate: false,
-            idle_timeout: options.idle_timeout,
+            idle_timeout,
             idle_deadline: None,
             close_deadline: None,
             throttled: false,
             read_chunk: MIN_READ_CHUNK,
-            next_ping: options
-                .keepalive
-                .map(|(interval, _)| Instant::now() + interval),
-            ping: None,
-            ping_seq: 0,
+            keepalive: keepalive.map(|(interval, pong_timeout)| {
+                Box::new(Keepalive {
+                    interval,
+                    pong_timeout,
+                    next_ping: Instant::now() + interval,
+                    ping: None,
+                    ping_seq: 0,
+                })
+            }),
             tally: Tally::default(),
         };
         run.touch();
@@ -162,9 +149,7 @@ where
             conn,
             handler,
             ctx,
-            mailbox,
-            shutdown,
-            options,
+            shared,
             run,
             sleep: Box::pin(tokio::time::sleep_until(far_future())),
             resumed: None,
@@ -182,8 +167,7 @@ where
                     // Senders learn at once that the connection is gone;
                     // messages it will never handle are dropped now, not
                     // after `terminate` and the lingering close.
-                    self.mailbox.close();
-                    while self.mailbox.try_recv().is_ok() {}
+                    self.ctx.mailbox().close();
                     return reason;
                 }
                 Step::Hibernate => {
@@ -210,11 +194,11 @@ where
 
         loop {
             self.process_input().await;
-            self.options.stats.flush(&mut self.run.tally);
+            self.shared.stats.flush(&mut self.run.tally);
 
             if self.conn.is_closed() {
                 let flushed = self.flush_and_close().await;
-                self.options.stats.flush(&mut self.run.tally);
+                self.shared.stats.flush(&mut self.run.tally);
                 return Step::Ended(match (self.run.ending.take(), flushed) {
                     (Some(reason), _) => reason,
                     (None, Err(error)) => Terminate::Error(error),
@@ -260,21 +244,30 @@ where
         // Wake when writing catches up: to resume reading after
         // throttling, or to hibernate once the reply has left.
         let drained_at = if run.throttled {
-            Some(self.options.write_low)
+            Some(
+                self.shared
+                    .config
+                    .write_buffer_low
+                    .min(self.shared.config.write_buffer_high),
+            )
         } else if run.hibernate {
             Some(0)
         } else {
             None
         };
         let read_chunk = reading.then_some(run.read_chunk);
-        let control = self.ctx.control();
-        let io = poll_fn(|cx| {
+        let has_deadline = deadline.is_some();
+        let (control, mailbox) = self.ctx.mailbox().parts();
+        let (stream, conn, tally) = (&mut self.stream, &mut self.conn, &mut run.tally);
+        // `move`: the closure keeps its own copies, so this future's state
+        // (part of a hibernated connection's memory) holds them once.
+        let io = poll_fn(move |cx| {
             poll_io(
                 cx,
                 Io {
-                    stream: &mut self.stream,
-                    conn: &mut self.conn,
-                    tally: &mut run.tally,
+                    stream: &mut *stream,
+                    conn: &mut *conn,
+                    tally: &mut *tally,
                 },
                 read_chunk,
                 drained_at,
@@ -288,14 +281,16 @@ where
                 IoWake::Drained => Wake::Drained,
                 IoWake::Error(error) => Wake::Io(error),
             },
-            msg = self.mailbox.recv(), if taking_info => match msg {
+            msg = recv(mailbox), if taking_info => match msg {
                 Some(msg) => Wake::Info(msg),
                 // The context holds a sender, so the mailbox never closes first.
                 None => Wake::Shutdown,
             },
-            () = self.sleep.as_mut(), if deadline.is_some() => Wake::Deadline,
-            () = self.shutdown.cancelled(), if !closing => Wake::Shutdown,
-            code = control.close_requested(), if !closing => Wake::CloseRequested(code),
+            () = self.sleep.as_mut(), if has_deadline => Wake::Deadline,
+            () = self.shared.shutdown.cancelled(), if !closing => Wake::Shutdown,
+            code = poll_fn(|cx| poll_close_requested(cx, control)), if !closing => {
+                Wake::CloseRequested(code)
+            }
         }
     }
 
@@ -303,7 +298,7 @@ where
     async fn on_wake(&mut self, wake: Wake<H::Info>) -> Option<Terminate> {
         match wake {
             Wake::Read(0) => {
-                self.options.stats.flush(&mut self.run.tally);
+                self.shared.stats.flush(&mut self.run.tally);
                 // The peer closed TCP. Without its close frame that is
                 // Cowboy's `{error, closed}`, unless we were closing anyway.
                 return Some(self.run.ending.take().unwrap_or(Terminate::Closed));
@@ -325,11 +320,11 @@ where
                 // (a topic's fan-out) leaves in one write, not one each.
                 for _ in 0..MAX_INFO_BATCH {
                     if self.run.ending.is_some()
-                        || self.conn.send_buffer().len() >= self.options.write_high
+                        || self.conn.send_buffer().len() >= self.shared.config.write_buffer_high
                     {
                         break;
                     }
-                    let Ok(msg) = self.mailbox.try_recv() else {
+                    let Some(Ok(msg)) = self.ctx.mailbox().parts().1.map(|r| r.try_recv()) else {
                         break;
                     };
                     self.call_info(msg).await;
@@ -341,7 +336,7 @@ where
                 self.start_close(CloseFrame::new(CloseCode::GOING_AWAY), Terminate::Shutdown);
             }
             Wake::Io(error) => {
-                self.options.stats.flush(&mut self.run.tally);
+                self.shared.stats.flush(&mut self.run.tally);
                 return Some(self.run.ending.take().unwrap_or(Terminate::Error(error)));
             }
         }
@@ -386,12 +381,14 @@ where
     /// policy); past the limit it gives up on the peer with 1008.
     fn check_write_buffer(&mut self) {
         let queued = self.conn.send_buffer().len();
-        if queued > self.options.write_max && self.run.ending.is_none() {
-            tracing::debug!(
-                queued,
-                limit = self.options.write_max,
-                "send buffer over its limit"
-            );
+        // Room for at least two whole messages, whatever the configuration.
+        let write_max = self
+            .shared
+            .config
+            .max_write_buffer
+            .max(self.conn.config().max_message_size.saturating_mul(2));
+        if queued > write_max && self.run.ending.is_none() {
+            tracing::debug!(queued, limit = write_max, "send buffer over its limit");
             // 1008: the peer breaks the server's policy by not reading. The
             // close frame waits behind what the peer does not read, so the
             // close timeout ends the connection if it never does.
@@ -402,9 +399,15 @@ where
                 )),
             );
         }
-        if queued >= self.options.write_high {
+        if queued >= self.shared.config.write_buffer_high {
             self.run.throttled = true;
-        } else if queued <= self.options.write_low {
+        } else if queued
+            <= self
+                .shared
+                .config
+                .write_buffer_low
+                .min(self.shared.config.write_buffer_high)
+        {
             self.run.throttled = false;
         }
     }
@@ -415,7 +418,8 @@ where
             // Replies to what was already read count against the send
             // buffer too: past the high mark, decode no more until it drains
             // (a pipelining client cannot make the server buffer without bound).
-            if self.run.ending.is_none() && self.conn.send_buffer().len() >= self.options.write_high
+            if self.run.ending.is_none()
+                && self.conn.send_buffer().len() >= self.shared.config.write_buffer_high
             {
                 self.run.throttled = true;
                 return;
@@ -536,16 +540,17 @@ where
 
     /// A pong that answers our keepalive ping measures the round trip.
     fn on_pong(&mut self, payload: &[u8]) {
-        if let Some((seq, sent_at, _)) = self.run.ping
+        if let Some(keepalive) = &mut self.run.keepalive
+            && let Some((seq, sent_at, _)) = keepalive.ping
             && payload == seq.to_be_bytes()
         {
             self.ctx.latency = Some(sent_at.elapsed());
-            self.run.ping = None;
+            keepalive.ping = None;
         }
     }
 
     fn arm_close_timeout(&mut self) {
-        self.run.close_deadline = Some(Instant::now() + self.options.close_timeout);
+        self.run.close_deadline = Some(Instant::now() + self.shared.config.close_timeout);
     }
 
     fn crash(&mut self, panic: String) {
@@ -567,28 +572,28 @@ where
         if self.run.ending.is_some() {
             return;
         }
-        if self.run.ping.is_some_and(|(_, _, due)| due <= now) {
-            // Keepalive: no pong in time; the peer is gone or stuck (1011,
-            // as DESIGN §3 specifies; Cowboy has no keepalive of its own).
-            self.start_close(
-                CloseFrame::new(CloseCode::INTERNAL_ERROR),
-                Terminate::Timeout,
-            );
-            return;
-        }
-        if let (Some(at), Some((interval, pong_timeout))) =
-            (self.run.next_ping, self.options.keepalive)
-            && at <= now
-        {
-            self.run.ping_seq += 1;
-            let payload = bytes::Bytes::copy_from_slice(&self.run.ping_seq.to_be_bytes());
-            if let Ok(ping) = Frame::try_ping(payload) {
-                self.send(ping);
+        if let Some(keepalive) = &mut self.run.keepalive {
+            if keepalive.ping.is_some_and(|(_, _, due)| due <= now) {
+                // Keepalive: no pong in time; the peer is gone or stuck (1011,
+                // as DESIGN §3 specifies; Cowboy has no keepalive of its own).
+                self.start_close(
+                    CloseFrame::new(CloseCode::INTERNAL_ERROR),
+                    Terminate::Timeout,
+                );
+                return;
             }
-            if self.run.ping.is_none() {
-                self.run.ping = Some((self.run.ping_seq, now, now + pong_timeout));
+            if keepalive.next_ping <= now {
+                keepalive.ping_seq += 1;
+                let seq = keepalive.ping_seq;
+                if keepalive.ping.is_none() {
+                    keepalive.ping = Some((seq, now, now + keepalive.pong_timeout));
+                }
+                keepalive.next_ping = now + keepalive.interval;
+                let payload = bytes::Bytes::copy_from_slice(&seq.to_be_bytes());
+                if let Ok(ping) = Frame::try_ping(payload) {
+                    self.send(ping);
+                }
             }
-            self.run.next_ping = Some(now + interval);
         }
         // Events in deadline order: timers due before the idle deadline are
         // delivered first, even when the driver wakes late.
@@ -611,7 +616,7 @@ where
     /// Writes everything queued, then closes our side of TCP: the server
     /// closes first (RFC 6455 §7.1.1).
     async fn flush_and_close(&mut self) -> io::Result<()> {
-        let flushed = tokio::time::timeout(self.options.close_timeout, async {
+        let flushed = tokio::time::timeout(self.shared.config.close_timeout, async {
             while self.conn.wants_write() {
                 let written = self.stream.write_buf(self.conn.send_buffer()).await?;
                 self.run.tally.bytes_out += written as u64;
@@ -636,10 +641,12 @@ fn next_deadline<I>(run: &Run, ctx: &Ctx<I>) -> Option<Instant> {
     } else {
         None
     };
-    let keepalive = if run.ending.is_none() {
-        [run.next_ping, run.ping.map(|(_, _, due)| due)]
-    } else {
-        [None, None]
+    let keepalive = match &run.keepalive {
+        Some(keepalive) if run.ending.is_none() => [
+            Some(keepalive.next_ping),
+            keepalive.ping.map(|(_, _, due)| due),
+        ],
+        _ => [None, None],
     };
     [timers, idle, run.close_deadline]
         .into_iter()
@@ -648,10 +655,41 @@ fn next_deadline<I>(run: &Run, ctx: &Ctx<I>) -> Option<Instant> {
         .min()
 }
 
+/// The next mailbox message; never, while the connection has no address.
+async fn recv<I>(mailbox: Option<&mut mpsc::Receiver<I>>) -> Option<I> {
+    match mailbox {
+        Some(mailbox) => mailbox.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The close code asked for through the connection's address; never, while
+/// it has none.
+fn poll_close_requested(cx: &mut Context<'_>, control: Option<&Control>) -> Poll<CloseCode> {
+    match control {
+        Some(control) => control.poll_close_requested(cx),
+        None => Poll::Pending,
+    }
+}
+
+/// Keepalive pings (`Init::keepalive`).
+struct Keepalive {
+    /// Ping this often...
+    interval: Duration,
+    /// ...and close with 1011 when no pong comes this soon.
+    pong_timeout: Duration,
+    next_ping: Instant,
+    /// The unanswered ping: its number, when it left, when its pong is due.
+    ping: Option<(u64, Instant, Instant)>,
+    ping_seq: u64,
+}
+
 /// Per-run bookkeeping of the loop.
 struct Run {
     /// Whether `open` has run.
     opened: bool,
+    /// `Init::keepalive`'s pings; boxed, as most connections have none.
+    keepalive: Option<Box<Keepalive>>,
     /// Why the connection is ending, once it is: no more handler calls.
     ending: Option<Terminate>,
     /// Whether to read the socket (`Reply::active`).
@@ -665,12 +703,6 @@ struct Run {
     throttled: bool,
     /// Room to make in the input buffer for the next read.
     read_chunk: usize,
-    /// When the next keepalive ping is due.
-    next_ping: Option<Instant>,
-    /// The unanswered keepalive ping: its number, when it left, when its
-    /// pong is due.
-    ping: Option<(u64, Instant, Instant)>,
-    ping_seq: u64,
     /// Counters not yet added to the server's.
     tally: Tally,
 }

@@ -13,14 +13,14 @@ use std::time::Duration;
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use ws_core::handshake::{self, HandshakeError};
 use ws_core::{Connection, Role, Terminate};
 
-use crate::ctx::{Addr, Ctx, Meta};
-use crate::driver::{Driver, DriverOptions, guarded};
+use crate::ctx::{Ctx, Meta};
+use crate::driver::{Driver, guarded};
 use crate::handler::{Handler, InitKind, UpgradeOptions};
 use crate::request::{Request, Response, StateMap};
 use crate::stats::{Stats, Tally};
@@ -447,14 +447,14 @@ fn upgrade<H: Handler>(
         path = %upgrading.request.path(),
         protocol = tracing::field::Empty,
     );
-    let shared = upgrading.shared.clone();
-    let start = Box::pin(start::<H>(upgrading).instrument(span.clone()));
+    let start = Box::pin(start::<H>(upgrading));
     async move {
         if let Some(driver) = start.await {
-            live(driver, &shared).instrument(span).await;
+            live(driver).await;
         }
         drop(permit);
     }
+    .instrument(span)
 }
 
 /// Runs `init` and answers the handshake; the driver of the connection
@@ -521,41 +521,49 @@ async fn start<H: Handler>(upgrading: Upgrading) -> Option<Box<Driver<H, TcpStre
         protocol,
         peer: request.peer(),
     };
-    let (sender, mailbox) = mpsc::channel(shared.config.mailbox_capacity.max(1));
-    let ctx = Ctx::new(Addr::new(sender), meta, request);
+    let ctx = Ctx::new(shared.config.mailbox_capacity, meta, request);
     let deflate = negotiated.map(|n| n.params);
     shared.stats.opened();
+    // Boxed: moving the driver through the futures that run it would copy
+    // it into each of their states.
     Some(Box::new(driver(
-        handler, stream, leftover, ctx, mailbox, &options, deflate, &shared,
+        handler, stream, leftover, ctx, &options, deflate, shared,
     )))
 }
 
 /// Runs an upgraded connection to its end: `terminate`, then lingering for
 /// the peer's side of the close.
-pub(crate) async fn live<H, S>(mut driver: Box<Driver<H, S>>, shared: &Shared)
+pub(crate) async fn live<H, S>(mut driver: Box<Driver<H, S>>)
 where
     H: Handler,
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let reason = driver.run().await;
-    shared.stats.closed();
-    // Boxed: the handler's `terminate` future is not part of the task's
-    // state while the connection lives.
-    Box::pin(terminate(&mut driver.handler, &reason)).await;
-    driver.linger(shared.config.close_timeout).await;
+    // Boxed: what the end takes (the handler's `terminate` future, the
+    // reason) is not part of the task's state while the connection lives.
+    Box::pin(finish(driver, reason)).await;
+}
+
+async fn finish<H, S>(mut driver: Box<Driver<H, S>>, reason: Terminate)
+where
+    H: Handler,
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    driver.shared.stats.closed();
+    terminate(&mut driver.handler, &reason).await;
+    let close_timeout = driver.shared.config.close_timeout;
+    driver.linger(close_timeout).await;
 }
 
 /// The driver of an upgraded connection over any transport.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn driver<H, S>(
     handler: H,
     stream: S,
     leftover: BytesMut,
     ctx: Ctx<H::Info>,
-    mailbox: mpsc::Receiver<H::Info>,
     options: &UpgradeOptions,
     deflate: Option<ws_core::deflate::DeflateParams>,
-    shared: &Shared,
+    shared: Arc<Shared>,
 ) -> Driver<H, S>
 where
     H: Handler,
@@ -568,7 +576,6 @@ where
         fail_fast_utf8: options.validate_utf8.unwrap_or(true),
         ..ws_core::Config::default()
     };
-    let core_max_message = core_config.max_message_size;
     let mut conn = Connection::new(Role::Server, core_config);
     if let Some(params) = deflate {
         conn.enable_deflate(params, &options.deflate);
@@ -583,24 +590,15 @@ where
     }
     // The head's read buffer is not kept for the connection's lifetime.
     drop(leftover);
+    let idle_timeout = options.idle_timeout.or(config.idle_timeout);
     Driver::new(
         stream,
         conn,
         handler,
         ctx,
-        mailbox,
-        shared.shutdown.clone(),
-        DriverOptions {
-            idle_timeout: options.idle_timeout.or(config.idle_timeout),
-            close_timeout: config.close_timeout,
-            write_high: config.write_buffer_high,
-            write_low: config.write_buffer_low.min(config.write_buffer_high),
-            write_max: config
-                .max_write_buffer
-                .max(core_max_message.saturating_mul(2)),
-            keepalive: options.keepalive,
-            stats: shared.stats.clone(),
-        },
+        shared,
+        idle_timeout,
+        options.keepalive,
     )
 }
 

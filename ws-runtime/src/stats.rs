@@ -9,8 +9,10 @@ use ws_core::Frame;
 /// are touched once per batch of frames, not once per frame.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Tally {
-    pub(crate) received: [u64; 5],
-    pub(crate) sent: [u64; 5],
+    // Frames of one pass of a connection's loop (at most a few read
+    // buffers' and a mailbox batch's worth) fit 32 bits.
+    pub(crate) received: [u32; 5],
+    pub(crate) sent: [u32; 5],
     pub(crate) bytes_in: u64,
     pub(crate) bytes_out: u64,
     pub(crate) protocol_errors: u64,
@@ -41,13 +43,13 @@ impl Kind {
 impl Tally {
     pub(crate) fn count_received(&mut self, kind: Kind) {
         if let Some(count) = self.received.get_mut(kind as usize) {
-            *count += 1;
+            *count = count.saturating_add(1);
         }
     }
 
     pub(crate) fn count_sent(&mut self, kind: Kind) {
         if let Some(count) = self.sent.get_mut(kind as usize) {
-            *count += 1;
+            *count = count.saturating_add(1);
         }
     }
 
@@ -173,12 +175,12 @@ impl Stats {
         let c = &self.counters;
         for (counter, n) in c.received.iter().zip(tally.received) {
             if n > 0 {
-                counter.fetch_add(n, Ordering::Relaxed);
+                counter.fetch_add(u64::from(n), Ordering::Relaxed);
             }
         }
         for (counter, n) in c.sent.iter().zip(tally.sent) {
             if n > 0 {
-                counter.fetch_add(n, Ordering::Relaxed);
+                counter.fetch_add(u64::from(n), Ordering::Relaxed);
             }
         }
         c.bytes_in.fetch_add(tally.bytes_in, Ordering::Relaxed);

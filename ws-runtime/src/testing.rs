@@ -43,7 +43,6 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use ws_core::handshake;
@@ -175,16 +174,15 @@ impl<H: Handler> Session<H> {
             peer: request.peer(),
         };
         let shutdown = CancellationToken::new();
-        let shared = Shared {
+        let shared = Arc::new(Shared {
             config: config.clone(),
             state: Arc::new(StateMap::default()),
             shutdown: shutdown.clone(),
             stats: crate::stats::Stats::default(),
             tasks: tokio_util::task::TaskTracker::new(),
-        };
-        let (sender, mailbox) = mpsc::channel(config.mailbox_capacity.max(1));
-        let addr = Addr::new(sender);
-        let ctx = Ctx::new(addr.clone(), meta, request);
+        });
+        let ctx = Ctx::new(config.mailbox_capacity, meta, request);
+        let addr = ctx.addr();
         let (pipe, server_side) = tokio::io::duplex(64 * 1024);
         let task = tokio::spawn(async move {
             let mut driver = driver(
@@ -192,10 +190,9 @@ impl<H: Handler> Session<H> {
                 server_side,
                 BytesMut::new(),
                 ctx,
-                mailbox,
                 &options,
                 None,
-                &shared,
+                shared,
             );
             let reason = driver.run().await;
             terminate(&mut driver.handler, &reason).await;
