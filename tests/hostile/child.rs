@@ -11,6 +11,8 @@
 //!   `#[frame(Text("panic"))]`; other text is echoed);
 //! - `/mailbox`: a handler that gives its `Addr` out through a shared
 //!   registry, for the parent's `flood` command to aim at;
+//! - `/page`: a plain HTML page (`Server::page`) of the size the parent
+//!   asks for (`ChildConfig::page_size`);
 //! - `/soak`: the echo, subscribed to a `Topic` (default `Overflow::Close`)
 //!   to which a task publishes numbered messages when the parent asks for
 //!   it (`ChildConfig::publish_every`).
@@ -67,6 +69,8 @@ pub struct ChildConfig {
     /// glibc malloc tunables for the child (`GLIBC_TUNABLES`), e.g. to make
     /// its resident size follow what is allocated (see `tests/soak.rs`).
     pub malloc_tunables: Option<&'static str>,
+    /// The size of the page at `/page` (default: a few bytes).
+    pub page_size: Option<usize>,
 }
 
 impl ChildConfig {
@@ -87,6 +91,9 @@ impl ChildConfig {
         if let Some(d) = self.publish_every {
             parts.push(format!("publish={}", ms(d)));
         }
+        if let Some(size) = self.page_size {
+            parts.push(format!("page={size}"));
+        }
         if parts.is_empty() {
             "default".to_owned()
         } else {
@@ -94,9 +101,10 @@ impl ChildConfig {
         }
     }
 
-    fn decode(spec: &str) -> (Config, Option<Duration>) {
+    fn decode(spec: &str) -> (Config, Option<Duration>, usize) {
         let mut config = Config::default();
         let mut publish = None;
+        let mut page = 0;
         for part in spec.split(',').filter(|p| *p != "default") {
             let (key, value) = part.split_once('=').unwrap();
             let ms = || Duration::from_millis(value.parse().unwrap());
@@ -106,10 +114,11 @@ impl ChildConfig {
                 "idle" => config.idle_timeout = Some(ms()),
                 "close" => config.close_timeout = ms(),
                 "publish" => publish = Some(ms()),
+                "page" => page = value.parse().unwrap(),
                 other => panic!("unknown child config {other:?}"),
             }
         }
-        (config, publish)
+        (config, publish, page)
     }
 }
 
@@ -376,6 +385,13 @@ async fn publish(topic: Topic<Note>, counters: Arc<Counters>, every: Duration) {
     }
 }
 
+/// The page at `/page`: `size` bytes of HTML.
+fn page(size: usize) -> Bytes {
+    let mut html = b"<!doctype html><title>page</title><pre>".to_vec();
+    html.resize(size.max(html.len()), b'x');
+    Bytes::from(html)
+}
+
 /// Bytes of each flood message's body.
 pub const MAIL_BODY: usize = 1024;
 
@@ -448,7 +464,7 @@ pub fn run_server(spec: &str) {
         eprintln!("the hostile server child ran for {CHILD_LIMIT:?}: giving up");
         std::process::exit(3);
     });
-    let (config, publish_every) = ChildConfig::decode(spec);
+    let (config, publish_every, page_size) = ChildConfig::decode(spec);
     let topic: Topic<Note> = Topic::new();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -482,6 +498,7 @@ pub fn run_server(spec: &str) {
             .route("/panic/terminate", Panicky::handler())
             .route("/mailbox", Mailbox::handler())
             .route("/soak", Soak::handler())
+            .page("/page", page(page_size))
             .route_any(Echo::handler());
         let stats = server.stats();
         tokio::spawn(server.serve());
