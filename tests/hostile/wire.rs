@@ -8,7 +8,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use lariat::core::frame::{FrameHeader, OpCode};
+use lariat::core::frame::OpCode;
 use lariat::core::handshake;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -189,24 +189,8 @@ impl Raw {
         let mut answered = false;
         let end = within("the server to close the connection", async {
             loop {
-                while let Some((header, header_len)) =
-                    FrameHeader::parse(&buffer).expect("the server sent a bad header")
-                {
-                    let len = usize::try_from(header.payload_len).unwrap();
-                    if buffer.len() < header_len + len {
-                        break;
-                    }
-                    let payload = buffer[header_len..header_len + len].to_vec();
-                    buffer.drain(..header_len + len);
-                    let frame = RawFrame {
-                        fin: header.fin,
-                        rsv: u8::from(header.rsv1) << 2
-                            | u8::from(header.rsv2) << 1
-                            | u8::from(header.rsv3),
-                        opcode: header.opcode,
-                        masked: header.mask.is_some(),
-                        payload,
-                    };
+                while let Some((frame, taken)) = RawFrame::parse(&buffer) {
+                    buffer.drain(..taken);
                     if frame.opcode == OpCode::Close && !answered {
                         answered = true;
                         let body = frame.payload.get(..2).unwrap_or_default().to_vec();
@@ -257,24 +241,9 @@ impl<R: tokio::io::AsyncRead + Unpin> FrameReader<R> {
     /// The next whole frame; `None` once TCP ended.
     pub async fn next_frame(&mut self) -> Option<RawFrame> {
         loop {
-            let buffered = &self.input[self.start..];
-            if let Some((header, header_len)) =
-                FrameHeader::parse(buffered).expect("the server sent a bad header")
-            {
-                let len = usize::try_from(header.payload_len).unwrap();
-                if buffered.len() >= header_len + len {
-                    let frame = RawFrame {
-                        fin: header.fin,
-                        rsv: u8::from(header.rsv1) << 2
-                            | u8::from(header.rsv2) << 1
-                            | u8::from(header.rsv3),
-                        opcode: header.opcode,
-                        masked: header.mask.is_some(),
-                        payload: buffered[header_len..header_len + len].to_vec(),
-                    };
-                    self.start += header_len + len;
-                    return Some(frame);
-                }
+            if let Some((frame, taken)) = RawFrame::parse(&self.input[self.start..]) {
+                self.start += taken;
+                return Some(frame);
             }
             if self.start > 0 {
                 self.input.drain(..self.start);

@@ -372,6 +372,23 @@ impl fmt::Debug for RawFrame {
 }
 
 impl RawFrame {
+    /// The whole frame at the start of `buffered` and the bytes it takes;
+    /// `None` while more bytes are needed.
+    pub fn parse(buffered: &[u8]) -> Option<(RawFrame, usize)> {
+        let (header, header_len) =
+            FrameHeader::parse(buffered).expect("the server sent a bad header")?;
+        let len = usize::try_from(header.payload_len).unwrap();
+        let payload = buffered.get(header_len..header_len + len)?.to_vec();
+        let frame = RawFrame {
+            fin: header.fin,
+            rsv: u8::from(header.rsv1) << 2 | u8::from(header.rsv2) << 1 | u8::from(header.rsv3),
+            opcode: header.opcode,
+            masked: header.mask.is_some(),
+            payload,
+        };
+        Some((frame, header_len + len))
+    }
+
     /// The code of a close frame, `None` for an empty close body.
     pub fn close_code(&self) -> Option<u16> {
         assert_eq!(self.opcode, OpCode::Close, "not a close frame: {self:?}");
@@ -526,24 +543,8 @@ impl RawClient {
         let mut answered = false;
         within("the server to close the connection", async {
             loop {
-                while let Some((header, header_len)) =
-                    FrameHeader::parse(&buffer).expect("the server sent a bad header")
-                {
-                    let len = usize::try_from(header.payload_len).unwrap();
-                    if buffer.len() < header_len + len {
-                        break;
-                    }
-                    let payload = buffer[header_len..header_len + len].to_vec();
-                    buffer.drain(..header_len + len);
-                    let frame = RawFrame {
-                        fin: header.fin,
-                        rsv: u8::from(header.rsv1) << 2
-                            | u8::from(header.rsv2) << 1
-                            | u8::from(header.rsv3),
-                        opcode: header.opcode,
-                        masked: header.mask.is_some(),
-                        payload,
-                    };
+                while let Some((frame, taken)) = RawFrame::parse(&buffer) {
+                    buffer.drain(..taken);
                     if frame.opcode == OpCode::Close && !answered {
                         answered = true;
                         let echo = frame

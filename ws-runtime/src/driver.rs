@@ -230,6 +230,7 @@ where
     /// the peer, writing catching up, a mailbox message, a deadline,
     /// shutdown or a close request.
     async fn wait(&mut self) -> Wake<H::Info> {
+        let write_low = self.write_low();
         let run = &mut self.run;
         let deadline = next_deadline(run, &self.ctx);
         if let Some(deadline) = deadline {
@@ -244,12 +245,7 @@ where
         // Wake when writing catches up: to resume reading after
         // throttling, or to hibernate once the reply has left.
         let drained_at = if run.throttled {
-            Some(
-                self.shared
-                    .config
-                    .write_buffer_low
-                    .min(self.shared.config.write_buffer_high),
-            )
+            Some(write_low)
         } else if run.hibernate {
             Some(0)
         } else {
@@ -375,6 +371,13 @@ where
         }
     }
 
+    /// Reading resumes once the send buffer drains to this many bytes (never
+    /// above the high mark).
+    fn write_low(&self) -> usize {
+        let config = &self.shared.config;
+        config.write_buffer_low.min(config.write_buffer_high)
+    }
+
     /// Applies the write-side watermarks: over the high mark the connection
     /// stops reading (TCP backpressure reaches the peer) and stops taking
     /// mailbox messages (backpressure reaches senders, `Topic` applies its
@@ -401,13 +404,7 @@ where
         }
         if queued >= self.shared.config.write_buffer_high {
             self.run.throttled = true;
-        } else if queued
-            <= self
-                .shared
-                .config
-                .write_buffer_low
-                .min(self.shared.config.write_buffer_high)
-        {
+        } else if queued <= self.write_low() {
             self.run.throttled = false;
         }
     }
