@@ -241,10 +241,14 @@ fn map_httparse_error(err: httparse::Error) -> HandshakeError {
 // ---------------------------------------------------------------------------
 
 /// A byte range into [`Request`]'s copy of the head.
+///
+/// `u32` offsets: a request head is bounded by the configured maximum (8 KiB
+/// by default), and every idle connection keeps its request, so the spans
+/// are half the size of `usize` ones. A head over 4 GiB fails [`Span::within`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Span {
-    start: usize,
-    end: usize,
+    start: u32,
+    end: u32,
 }
 
 impl Span {
@@ -257,10 +261,18 @@ impl Span {
         }
         let start = part.as_ptr().addr().checked_sub(base.as_ptr().addr())?;
         let end = start.checked_add(part.len())?;
-        (end <= base.len()).then_some(Span { start, end })
+        (end <= base.len()).then_some(Span::new(start, end)?)
     }
 
-    fn offset(self, by: usize) -> Span {
+    /// `None` when an offset does not fit in `u32`.
+    fn new(start: usize, end: usize) -> Option<Span> {
+        Some(Span {
+            start: u32::try_from(start).ok()?,
+            end: u32::try_from(end).ok()?,
+        })
+    }
+
+    fn offset(self, by: u32) -> Span {
         Span {
             start: self.start.saturating_add(by),
             end: self.end.saturating_add(by),
@@ -268,7 +280,9 @@ impl Span {
     }
 
     fn of(self, bytes: &[u8]) -> &[u8] {
-        bytes.get(self.start..self.end).unwrap_or_default()
+        bytes
+            .get(self.start as usize..self.end as usize)
+            .unwrap_or_default()
     }
 }
 
@@ -285,7 +299,7 @@ pub struct Request {
     path: Span,
     query: Option<Span>,
     http_minor: u8,
-    headers: Vec<(Span, Span)>,
+    headers: Box<[(Span, Span)]>,
 }
 
 impl Request {
@@ -468,7 +482,7 @@ pub fn parse_request(
 
     let method = Span::within(head, method.as_bytes()).ok_or(internal.clone())?;
     let target_span = Span::within(head, target.as_bytes()).ok_or(internal.clone())?;
-    let (path, query) = split_target(target);
+    let (path, query) = split_target(target).ok_or(internal.clone())?;
     let mut headers = Vec::with_capacity(parsed.headers.len());
     for header in parsed.headers.iter() {
         let name = Span::within(head, header.name.as_bytes()).ok_or(internal.clone())?;
@@ -482,7 +496,7 @@ pub fn parse_request(
         path: path.offset(target_span.start),
         query: query.map(|q| q.offset(target_span.start)),
         http_minor,
-        headers,
+        headers: headers.into_boxed_slice(),
     };
     Ok(Some((request, consumed)))
 }
@@ -505,39 +519,27 @@ fn head_length(
     }
 }
 
-/// Splits a request-target into path and query spans relative to `target`.
-fn split_target(target: &str) -> (Span, Option<Span>) {
+/// Splits a request-target into path and query spans relative to `target`;
+/// `None` if an offset does not fit a [`Span`].
+fn split_target(target: &str) -> Option<(Span, Option<Span>)> {
     let end = target.find('#').unwrap_or(target.len());
     let before_fragment = target.get(..end).unwrap_or(target);
     let (path_end, query) = match before_fragment.find('?') {
-        Some(q) => (
-            q,
-            Some(Span {
-                start: q.saturating_add(1),
-                end,
-            }),
-        ),
+        Some(q) => (q, Some(Span::new(q.saturating_add(1), end)?)),
         None => (end, None),
     };
     let path_part = target.get(..path_end).unwrap_or_default();
-    let mut path = Span {
-        start: 0,
-        end: path_end,
-    };
+    let mut path_start = 0;
     if !path_part.starts_with('/')
         && let Some(scheme_end) = path_part.find("://")
     {
         let authority_start = scheme_end.saturating_add(3);
         let rest = path_part.get(authority_start..).unwrap_or_default();
-        let start = rest
+        path_start = rest
             .find('/')
             .map_or(path_end, |p| authority_start.saturating_add(p));
-        path = Span {
-            start,
-            end: path_end,
-        };
     }
-    (path, query)
+    Some((Span::new(path_start, path_end)?, query))
 }
 
 /// `application/x-www-form-urlencoded` decoding of one name or value.
