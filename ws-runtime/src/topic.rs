@@ -63,8 +63,49 @@ pub struct Topic<T> {
 }
 
 struct Inner<T> {
-    subscribers: Mutex<Vec<Addr<T>>>,
+    subscribers: Mutex<Subscribers<T>>,
     overflow: Overflow,
+}
+
+/// `subscribe` leaves shorter lists alone: at most this many ended
+/// subscribers wait there for the next publish.
+const PRUNE_MIN: usize = 16;
+
+/// The subscribed addresses, and when [`Topic::subscribe`] next drops the
+/// ended ones among them.
+///
+/// A publish drops ended subscribers as it meets them, but a topic nobody
+/// publishes to (a quiet room that users join and leave) would otherwise
+/// keep every ended connection's `Addr`, and with it its mailbox, without
+/// bound. So `subscribe` prunes too, once the list has doubled since it
+/// was last known to hold only live subscribers: each O(n) prune follows
+/// at least n/2 subscribes (O(1) per subscribe on average), and the list
+/// never grows past twice the live subscribers at the last prune (or
+/// [`PRUNE_MIN`]).
+struct Subscribers<T> {
+    addrs: Vec<Addr<T>>,
+    /// The length at which `subscribe` prunes next.
+    prune_at: usize,
+}
+
+impl<T> Subscribers<T> {
+    fn new() -> Subscribers<T> {
+        Subscribers {
+            addrs: Vec::new(),
+            prune_at: PRUNE_MIN,
+        }
+    }
+
+    /// Records that every subscriber in the list was live just now.
+    fn all_live(&mut self) {
+        self.prune_at = self.addrs.len().saturating_mul(2).max(PRUNE_MIN);
+    }
+
+    /// Drops subscribers whose connection has ended.
+    fn prune(&mut self) {
+        self.addrs.retain(|addr| !addr.is_closed());
+        self.all_live();
+    }
 }
 
 impl<T> Clone for Topic<T> {
@@ -80,7 +121,7 @@ impl<T> fmt::Debug for Topic<T> {
         f.debug_struct("Topic")
             .field(
                 "subscribers",
-                &self.inner.subscribers.lock().map_or(0, |s| s.len()),
+                &self.inner.subscribers.lock().map_or(0, |s| s.addrs.len()),
             )
             .field("overflow", &self.inner.overflow)
             .finish()
@@ -104,7 +145,7 @@ impl<T: Clone + Send + 'static> Topic<T> {
     pub fn with_overflow(overflow: Overflow) -> Topic<T> {
         Topic {
             inner: Arc::new(Inner {
-                subscribers: Mutex::new(Vec::new()),
+                subscribers: Mutex::new(Subscribers::new()),
                 overflow,
             }),
         }
@@ -115,8 +156,8 @@ impl<T: Clone + Send + 'static> Topic<T> {
         self.inner.overflow
     }
 
-    fn subscribers(&self) -> MutexGuard<'_, Vec<Addr<T>>> {
-        // A panic elsewhere while holding the lock leaves a valid Vec.
+    fn subscribers(&self) -> MutexGuard<'_, Subscribers<T>> {
+        // A panic elsewhere while holding the lock leaves a valid list.
         self.inner
             .subscribers
             .lock()
@@ -124,21 +165,31 @@ impl<T: Clone + Send + 'static> Topic<T> {
     }
 
     /// Adds a connection; subscribing it twice has no further effect.
+    ///
+    /// Also drops ended subscribers once the list has doubled since it last
+    /// held only live ones, so a topic nobody publishes to does not keep
+    /// every connection that ever subscribed.
     pub fn subscribe(&self, addr: Addr<T>) {
         let mut subscribers = self.subscribers();
-        if !subscribers.iter().any(|s| s.same_connection(&addr)) {
-            subscribers.push(addr);
+        if subscribers.addrs.len() >= subscribers.prune_at {
+            subscribers.prune();
+        }
+        if !subscribers.addrs.iter().any(|s| s.same_connection(&addr)) {
+            subscribers.addrs.push(addr);
         }
     }
 
     /// Removes a connection.
     pub fn unsubscribe(&self, addr: &Addr<T>) {
-        self.subscribers().retain(|s| !s.same_connection(addr));
+        self.subscribers()
+            .addrs
+            .retain(|s| !s.same_connection(addr));
     }
 
-    /// Subscribers now (ended connections leave at the next publish).
+    /// Subscribers now, counting ended connections not dropped yet: they
+    /// leave at the next publish, or when a subscribe prunes the list.
     pub fn len(&self) -> usize {
-        self.subscribers().len()
+        self.subscribers().addrs.len()
     }
 
     /// Whether nobody is subscribed.
@@ -151,7 +202,9 @@ impl<T: Clone + Send + 'static> Topic<T> {
     pub fn publish(&self, msg: T) -> Published {
         let overflow = self.inner.overflow;
         let mut outcome = Published::default();
-        self.subscribers()
+        let mut subscribers = self.subscribers();
+        subscribers
+            .addrs
             .retain(|addr| match addr.try_send(msg.clone()) {
                 Ok(()) => {
                     outcome.delivered += 1;
@@ -173,13 +226,15 @@ impl<T: Clone + Send + 'static> Topic<T> {
                     false
                 }
             });
+        // Every subscriber left just took a message (or was live and full).
+        subscribers.all_live();
         outcome
     }
 
     /// Delivers `msg` to every subscriber, waiting for room in each full
     /// mailbox in turn (the publisher goes at the pace of the slowest).
     pub async fn publish_wait(&self, msg: T) -> Published {
-        let subscribers: Vec<Addr<T>> = self.subscribers().clone();
+        let subscribers: Vec<Addr<T>> = self.subscribers().addrs.clone();
         let mut outcome = Published::default();
         for addr in &subscribers {
             match addr.send(msg.clone()).await {
@@ -191,5 +246,61 @@ impl<T: Clone + Send + 'static> Topic<T> {
             }
         }
         outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::sync::mpsc;
+
+    use super::{PRUNE_MIN, Topic};
+    use crate::ctx::Addr;
+
+    /// An address and its connection's end of the mailbox: dropping the
+    /// receiver ends the connection, as the driver does when it ends.
+    fn connection() -> (Addr<u32>, mpsc::Receiver<u32>) {
+        let (sender, receiver) = mpsc::channel(1);
+        (Addr::new(sender), receiver)
+    }
+
+    #[test]
+    fn subscribing_drops_ended_subscribers_once_the_list_doubled() {
+        let topic = Topic::<u32>::new();
+        let live: Vec<_> = (0..100).map(|_| connection()).collect();
+        for (addr, _) in &live {
+            topic.subscribe(addr.clone());
+        }
+        for _ in 0..10_000 {
+            let (addr, receiver) = connection();
+            topic.subscribe(addr);
+            drop(receiver);
+            assert!(
+                topic.len() <= 2 * live.len(),
+                "{} subscribers kept for {} live ones",
+                topic.len(),
+                live.len()
+            );
+        }
+        let outcome = topic.publish(7);
+        assert_eq!(outcome.delivered, live.len());
+        assert!(outcome.gone <= live.len());
+        assert_eq!(topic.len(), live.len());
+    }
+
+    #[test]
+    fn a_short_list_waits_for_a_publish() {
+        let topic = Topic::<u32>::new();
+        for _ in 0..PRUNE_MIN {
+            let (addr, receiver) = connection();
+            topic.subscribe(addr);
+            drop(receiver);
+        }
+        // Not pruned yet: under the minimum, ended subscribers leave at
+        // the next publish.
+        assert_eq!(topic.len(), PRUNE_MIN);
+        let (addr, _receiver) = connection();
+        topic.subscribe(addr);
+        assert_eq!(topic.len(), 1);
+        assert_eq!(topic.publish(1).gone, 0);
     }
 }
