@@ -11,6 +11,7 @@ use std::future::{Future, poll_fn};
 use std::io::{self, IoSlice};
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -20,6 +21,7 @@ use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
+use tokio_util::sync::WaitForCancellationFuture;
 use ws_core::{CloseCode, CloseFrame, Connection, Frame, Terminate};
 
 use crate::ctx::{Control, Ctx};
@@ -104,8 +106,6 @@ pub(crate) struct Driver<H: Handler, S> {
     run: Run,
     /// The one timer of the connection, reset to its next deadline.
     sleep: Pin<Box<Sleep>>,
-    /// What woke a hibernated connection, for the next `drive` to handle.
-    resumed: Option<Wake<H::Info>>,
 }
 
 impl<H, S> Driver<H, S>
@@ -131,6 +131,7 @@ where
             idle_deadline: None,
             close_deadline: None,
             throttled: false,
+            mailbox_first: false,
             read_chunk: MIN_READ_CHUNK,
             keepalive: keepalive.map(|(interval, pong_timeout)| {
                 Box::new(Keepalive {
@@ -152,33 +153,37 @@ where
             shared,
             run,
             sleep: Box::pin(tokio::time::sleep_until(far_future())),
-            resumed: None,
         }
     }
 
     /// Runs the connection from `open` to the end and returns why it ended.
     /// The caller runs `terminate`, then [`Driver::linger`]s.
     pub(crate) async fn run(&mut self) -> Terminate {
+        let mut resumed = None;
         loop {
             // Boxed: its state (the handler calls' futures, the reads and
             // writes in flight) exists only while the connection is awake.
-            match Box::pin(self.drive()).await {
-                Step::Ended(reason) => {
-                    // Senders learn at once that the connection is gone;
-                    // messages it will never handle are dropped now, not
-                    // after `terminate` and the lingering close.
-                    self.ctx.mailbox().close();
-                    return reason;
-                }
-                Step::Hibernate => {
-                    let wake = self.wait().await;
-                    self.resumed = Some(wake);
-                }
+            if let Step::Ended(reason) = Box::pin(self.drive(resumed.take())).await {
+                // Senders learn at once that the connection is gone;
+                // messages it will never handle are dropped now, not
+                // after `terminate` and the lingering close.
+                self.ctx.mailbox().close();
+                return reason;
             }
+            // Hibernated: this wait is all the task holds until woken.
+            let shared = Arc::clone(&self.shared);
+            let shutdown = pin!(shared.shutdown.cancelled());
+            resumed = Some(self.wait(shutdown).await);
         }
     }
 
-    async fn drive(&mut self) -> Step {
+    /// Runs the connection until it ends or hibernates; `resumed` is what
+    /// woke it from hibernation.
+    async fn drive(&mut self, resumed: Option<Wake<H::Info>>) -> Step {
+        // One shutdown waiter for the whole stretch, not one registered and
+        // removed under the token's lock on every pass of the loop.
+        let shared = Arc::clone(&self.shared);
+        let mut shutdown = pin!(shared.shutdown.cancelled());
         if !self.run.opened {
             self.run.opened = true;
             let call = guarded(self.handler.open(&mut self.ctx));
@@ -186,7 +191,7 @@ where
                 while_writing(call, &mut self.stream, &mut self.conn, &mut self.run.tally).await;
             self.handle_reply(opened);
         }
-        if let Some(wake) = self.resumed.take()
+        if let Some(wake) = resumed
             && let Some(reason) = self.on_wake(wake).await
         {
             return Step::Ended(reason);
@@ -219,7 +224,7 @@ where
                 self.run.read_chunk = MIN_READ_CHUNK;
             }
 
-            let wake = self.wait().await;
+            let wake = self.wait(shutdown.as_mut()).await;
             if let Some(reason) = self.on_wake(wake).await {
                 return Step::Ended(reason);
             }
@@ -229,21 +234,56 @@ where
     /// Writes what is queued while waiting for the next event: bytes from
     /// the peer, writing catching up, a mailbox message, a deadline,
     /// shutdown or a close request.
-    async fn wait(&mut self) -> Wake<H::Info> {
-        let write_low = self.write_low();
-        let run = &mut self.run;
-        let deadline = next_deadline(run, &self.ctx);
-        if let Some(deadline) = deadline {
+    ///
+    /// One `poll_fn` over the driver, not a `select!` of futures: a
+    /// hibernated connection's task holds this wait, so its state is kept
+    /// to the driver's address and the shutdown waiter.
+    fn wait<'a>(
+        &'a mut self,
+        mut shutdown: Pin<&'a mut WaitForCancellationFuture<'_>>,
+    ) -> impl Future<Output = Wake<H::Info>> + 'a {
+        let deadline = next_deadline(&self.run, &self.ctx);
+        if let Some(deadline) = deadline
+            && self.sleep.deadline() != deadline
+        {
             self.sleep.as_mut().reset(deadline);
         }
-        let closing = run.ending.is_some();
-        // Once closing, read regardless of `active(false)` or a full
-        // send buffer: the peer's close frame completes the handshake
-        // (RFC 6455 §7.1.2).
-        let reading = (run.reading && !run.throttled) || closing;
-        let taking_info = !closing && !run.throttled;
-        // Wake when writing catches up: to resume reading after
-        // throttling, or to hibernate once the reply has left.
+        let has_deadline = deadline.is_some();
+        poll_fn(move |cx| self.poll_wake(cx, shutdown.as_mut(), has_deadline))
+    }
+
+    fn poll_wake(
+        &mut self,
+        cx: &mut Context<'_>,
+        shutdown: Pin<&mut WaitForCancellationFuture<'_>>,
+        has_deadline: bool,
+    ) -> Poll<Wake<H::Info>> {
+        let closing = self.run.ending.is_some();
+        let write_low = self.write_low();
+        let (control, mailbox) = self.ctx.mailbox().parts();
+        if !closing {
+            if shutdown.poll(cx).is_ready() {
+                return Poll::Ready(Wake::Shutdown);
+            }
+            if let Poll::Ready(code) = poll_close_requested(cx, control) {
+                return Poll::Ready(Wake::CloseRequested(code));
+            }
+        }
+        if has_deadline && self.sleep.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Wake::Deadline);
+        }
+        let run = &mut self.run;
+        let mailbox = mailbox.filter(|_| !closing && !run.throttled);
+        // Socket and mailbox take turns going first: a peer flooding the
+        // socket must not starve the mailbox, nor the reverse.
+        run.mailbox_first = !run.mailbox_first;
+        let mailbox_first = run.mailbox_first;
+        // Once closing, read regardless of `active(false)` or a full send
+        // buffer: the peer's close frame completes the handshake (RFC 6455
+        // §7.1.2).
+        let read_chunk = ((run.reading && !run.throttled) || closing).then_some(run.read_chunk);
+        // Wake when writing catches up: to resume reading after throttling,
+        // or to hibernate once the reply has left.
         let drained_at = if run.throttled {
             Some(write_low)
         } else if run.hibernate {
@@ -251,43 +291,26 @@ where
         } else {
             None
         };
-        let read_chunk = reading.then_some(run.read_chunk);
-        let has_deadline = deadline.is_some();
-        let (control, mailbox) = self.ctx.mailbox().parts();
-        let (stream, conn, tally) = (&mut self.stream, &mut self.conn, &mut run.tally);
-        // `move`: the closure keeps its own copies, so this future's state
-        // (part of a hibernated connection's memory) holds them once.
-        let io = poll_fn(move |cx| {
-            poll_io(
-                cx,
-                Io {
-                    stream: &mut *stream,
-                    conn: &mut *conn,
-                    tally: &mut *tally,
-                },
-                read_chunk,
-                drained_at,
-            )
-        });
-        // Unbiased: a peer flooding the socket must not starve the
-        // mailbox, nor the reverse.
-        tokio::select! {
-            wake = io => match wake {
+        let mut mailbox = mailbox;
+        if mailbox_first && let Poll::Ready(wake) = poll_mailbox(cx, mailbox.as_deref_mut()) {
+            return Poll::Ready(wake);
+        }
+        let io = Io {
+            stream: &mut self.stream,
+            conn: &mut self.conn,
+            tally: &mut run.tally,
+        };
+        if let Poll::Ready(wake) = poll_io(cx, io, read_chunk, drained_at) {
+            return Poll::Ready(match wake {
                 IoWake::Read(n) => Wake::Read(n),
                 IoWake::Drained => Wake::Drained,
                 IoWake::Error(error) => Wake::Io(error),
-            },
-            msg = recv(mailbox), if taking_info => match msg {
-                Some(msg) => Wake::Info(msg),
-                // The context holds a sender, so the mailbox never closes first.
-                None => Wake::Shutdown,
-            },
-            () = self.sleep.as_mut(), if has_deadline => Wake::Deadline,
-            () = self.shared.shutdown.cancelled(), if !closing => Wake::Shutdown,
-            code = poll_fn(|cx| poll_close_requested(cx, control)), if !closing => {
-                Wake::CloseRequested(code)
-            }
+            });
         }
+        if !mailbox_first {
+            return poll_mailbox(cx, mailbox);
+        }
+        Poll::Pending
     }
 
     /// Handles what woke the connection; `Some` when it has ended.
@@ -653,10 +676,12 @@ fn next_deadline<I>(run: &Run, ctx: &Ctx<I>) -> Option<Instant> {
 }
 
 /// The next mailbox message; never, while the connection has no address.
-async fn recv<I>(mailbox: Option<&mut mpsc::Receiver<I>>) -> Option<I> {
-    match mailbox {
-        Some(mailbox) => mailbox.recv().await,
-        None => std::future::pending().await,
+fn poll_mailbox<I>(cx: &mut Context<'_>, mailbox: Option<&mut mpsc::Receiver<I>>) -> Poll<Wake<I>> {
+    match mailbox.map(|mailbox| mailbox.poll_recv(cx)) {
+        Some(Poll::Ready(Some(msg))) => Poll::Ready(Wake::Info(msg)),
+        // The context holds a sender, so the mailbox never closes first.
+        Some(Poll::Ready(None)) => Poll::Ready(Wake::Shutdown),
+        Some(Poll::Pending) | None => Poll::Pending,
     }
 }
 
@@ -698,6 +723,8 @@ struct Run {
     close_deadline: Option<Instant>,
     /// Over the send buffer's high watermark: not reading, not taking info.
     throttled: bool,
+    /// Whether the mailbox goes before the socket in the next wait.
+    mailbox_first: bool,
     /// Room to make in the input buffer for the next read.
     read_chunk: usize,
     /// Counters not yet added to the server's.
