@@ -20,6 +20,13 @@
 //!   `Reply::frame(..).hibernate()`.
 //! - `hibernated_at_open`: lariat, `open` returns `Reply::ok().hibernate()`
 //!   and no message is exchanged.
+//! - `hibernated_idle_timeout`: as `hibernated`, with the default 60 s idle
+//!   timeout (every other scenario has none, so nothing closes them): each
+//!   connection then holds a timer entry.
+//! - `subscribed`: as `hibernated_at_open`, but `open` first takes the
+//!   connection's address and subscribes it to a `Topic`: the mailbox (a
+//!   tokio channel, made the first time `ctx.addr()` is called) and the
+//!   topic's entry are counted too.
 //!
 //! The goals (issue 6): under 2 KiB per idle hibernated connection and under
 //! 8 KiB per idle connection that is not hibernated. Run with
@@ -41,9 +48,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+use lariat::Config;
 use lariat::core::handshake;
 use lariat::prelude::*;
-use lariat::{Config, Never};
 use support::{client_frame, rss_bytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -76,14 +83,18 @@ enum Scenario {
     Plain,
     Hibernated,
     HibernatedAtOpen,
+    HibernatedIdleTimeout,
+    Subscribed,
 }
 
 impl Scenario {
-    const ALL: [Scenario; 4] = [
+    const ALL: [Scenario; 6] = [
         Scenario::Bare,
         Scenario::Plain,
         Scenario::Hibernated,
         Scenario::HibernatedAtOpen,
+        Scenario::HibernatedIdleTimeout,
+        Scenario::Subscribed,
     ];
 
     fn name(self) -> &'static str {
@@ -92,6 +103,8 @@ impl Scenario {
             Scenario::Plain => "plain",
             Scenario::Hibernated => "hibernated",
             Scenario::HibernatedAtOpen => "hibernated_at_open",
+            Scenario::HibernatedIdleTimeout => "hibernated_idle_timeout",
+            Scenario::Subscribed => "subscribed",
         }
     }
 
@@ -104,7 +117,7 @@ impl Scenario {
 
     /// Whether each client sends one message and reads its echo.
     fn exchanges_a_message(self) -> bool {
-        self != Scenario::HibernatedAtOpen
+        !matches!(self, Scenario::HibernatedAtOpen | Scenario::Subscribed)
     }
 }
 
@@ -116,6 +129,8 @@ impl Scenario {
 /// every connection is idle.
 #[derive(Debug, Default)]
 struct Progress {
+    /// What `subscribed` connections join.
+    topic: Topic<Bytes>,
     opened: AtomicUsize,
     echoed: AtomicUsize,
     ended: AtomicUsize,
@@ -148,7 +163,7 @@ struct Idle {
 }
 
 impl Handler for Idle {
-    type Info = Never;
+    type Info = Bytes;
 
     async fn init(req: &Request) -> Init<Self> {
         Init::upgrade(Idle {
@@ -157,18 +172,27 @@ impl Handler for Idle {
         })
     }
 
-    async fn open(&mut self, _ctx: &mut Ctx<Never>) -> Reply {
+    async fn open(&mut self, ctx: &mut Ctx<Bytes>) -> Reply {
+        if self.scenario == Scenario::Subscribed {
+            self.progress.topic.subscribe(ctx.addr());
+        }
         self.progress.bump(&self.progress.opened);
         match self.scenario {
-            Scenario::HibernatedAtOpen => Reply::ok().hibernate(),
+            Scenario::HibernatedAtOpen | Scenario::Subscribed => Reply::ok().hibernate(),
             _ => Reply::ok(),
         }
     }
 
-    async fn handle(&mut self, frame: Frame, _ctx: &mut Ctx<Never>) -> Reply {
+    async fn info(&mut self, msg: Bytes, _ctx: &mut Ctx<Bytes>) -> Reply {
+        Reply::frame(Frame::Binary(msg)).hibernate()
+    }
+
+    async fn handle(&mut self, frame: Frame, _ctx: &mut Ctx<Bytes>) -> Reply {
         self.progress.bump(&self.progress.echoed);
         match self.scenario {
-            Scenario::Hibernated | Scenario::HibernatedAtOpen => Reply::frame(frame).hibernate(),
+            Scenario::Hibernated | Scenario::HibernatedIdleTimeout => {
+                Reply::frame(frame).hibernate()
+            }
             _ => Reply::frame(frame),
         }
     }
@@ -281,8 +305,13 @@ fn idle_memory_server_child() {
         } else {
             let server = Server::from_listener(listener)
                 .config(Config {
-                    // Idle means idle: nothing closes them.
-                    idle_timeout: None,
+                    // Idle means idle: nothing closes them (the timeout
+                    // scenario's 60 s is far beyond the test's life).
+                    idle_timeout: if scenario == Scenario::HibernatedIdleTimeout {
+                        Config::default().idle_timeout
+                    } else {
+                        None
+                    },
                     ..Config::default()
                 })
                 .state(progress.clone())
@@ -477,7 +506,7 @@ async fn idle_connections_report_the_servers_memory_per_connection() {
     for scenario in Scenario::ALL {
         let measured = measure(scenario).await;
         eprintln!(
-            "{:>18}: {CONNECTIONS} idle connections, server RSS {:.1} -> {:.1} MiB: \
+            "{:>23}: {CONNECTIONS} idle connections, server RSS {:.1} -> {:.1} MiB: \
              {:.0} bytes per connection ({:.1} s)",
             scenario.name(),
             measured.baseline as f64 / f64::from(1 << 20),
@@ -510,22 +539,36 @@ async fn idle_connections_report_the_servers_memory_per_connection() {
          a bare tokio TcpStream task costs {bare:.0})",
         per(Scenario::Plain)
     );
-    // The issue's goal for a hibernated connection is under 2 KiB; lariat is
-    // at about 2.3 KB (see the numbers printed above). A hibernated connection
-    // holds its task (512 B: the future waiting for the next event), its
-    // driver (808 B: `Connection`, `Ctx` with the upgrade request, the
+    // The issue's goal for a hibernated connection is under 2 KiB, and
+    // lariat holds one in about 1.95-2.0 KB (printed above). It holds its
+    // task (384 B: tokio's cell around the wait for the next event), its
+    // driver (about 770 B: `Connection`, `Ctx` with the upgrade request, the
     // handler), the request head and tokio's socket registration; the awake
-    // state (handler calls in flight, buffers, the inflater) is freed. Until
-    // the rest shrinks this asserts what must keep holding: hibernating
-    // gives memory back.
-    for hibernated in [Scenario::HibernatedAtOpen, Scenario::Hibernated] {
+    // state (handler calls in flight, buffers, the inflater) is freed. RSS
+    // moves by a few dozen bytes per connection from run to run and machine
+    // to machine, so this asserts the goal with a quarter of slack: a
+    // regression of the driver or the task shows, noise does not.
+    let hibernated_bound = 2.5 * 1024.0;
+    for hibernated in [
+        Scenario::HibernatedAtOpen,
+        Scenario::Hibernated,
+        Scenario::HibernatedIdleTimeout,
+    ] {
         assert!(
-            per(hibernated) < per(Scenario::Plain),
-            "an idle hibernated connection ({}) costs {:.0} bytes, as much as one that is \
-             not hibernated ({:.0}); a bare tokio TcpStream task costs {bare:.0}",
+            per(hibernated) < per(Scenario::Plain) && per(hibernated) < hibernated_bound,
+            "an idle hibernated connection ({}) costs {:.0} bytes (bound {hibernated_bound}, \
+             and less than one that is not hibernated: {:.0}); a bare tokio TcpStream task \
+             costs {bare:.0}",
             hibernated.name(),
             per(hibernated),
             per(Scenario::Plain)
         );
     }
+    // A mailbox is a tokio channel whose first block holds 32 messages.
+    assert!(
+        per(Scenario::Subscribed) < 8.0 * 1024.0,
+        "an idle hibernated connection subscribed to a topic costs {:.0} bytes (goal: under \
+         8 KiB)",
+        per(Scenario::Subscribed)
+    );
 }

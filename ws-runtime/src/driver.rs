@@ -104,8 +104,10 @@ pub(crate) struct Driver<H: Handler, S> {
     /// The server's limits, counters and shutdown signal.
     pub(crate) shared: Arc<Shared>,
     run: Run,
-    /// The one timer of the connection, reset to its next deadline.
-    sleep: Pin<Box<Sleep>>,
+    /// The one timer of the connection, reset to its next deadline; made
+    /// when the first deadline is, so a connection with none (no idle
+    /// timeout, no timers, no keepalive) has no timer entry.
+    sleep: Option<Pin<Box<Sleep>>>,
 }
 
 impl<H, S> Driver<H, S>
@@ -152,7 +154,7 @@ where
             ctx,
             shared,
             run,
-            sleep: Box::pin(tokio::time::sleep_until(far_future())),
+            sleep: None,
         }
     }
 
@@ -243,10 +245,8 @@ where
         mut shutdown: Pin<&'a mut WaitForCancellationFuture<'_>>,
     ) -> impl Future<Output = Wake<H::Info>> + 'a {
         let deadline = next_deadline(&self.run, &self.ctx);
-        if let Some(deadline) = deadline
-            && self.sleep.deadline() != deadline
-        {
-            self.sleep.as_mut().reset(deadline);
+        if let Some(deadline) = deadline {
+            self.timer(deadline);
         }
         let has_deadline = deadline.is_some();
         poll_fn(move |cx| self.poll_wake(cx, shutdown.as_mut(), has_deadline))
@@ -269,7 +269,10 @@ where
                 return Poll::Ready(Wake::CloseRequested(code));
             }
         }
-        if has_deadline && self.sleep.as_mut().poll(cx).is_ready() {
+        if has_deadline
+            && let Some(sleep) = &mut self.sleep
+            && sleep.as_mut().poll(cx).is_ready()
+        {
             return Poll::Ready(Wake::Deadline);
         }
         let run = &mut self.run;
@@ -374,8 +377,8 @@ where
     /// close into a reset that could destroy our close frame before the
     /// peer reads it.
     pub(crate) async fn linger(&mut self, timeout: Duration) {
-        self.sleep.as_mut().reset(Instant::now() + timeout);
-        let stream = &mut self.stream;
+        self.timer(Instant::now() + timeout);
+        let (stream, sleep) = (&mut self.stream, &mut self.sleep);
         let drained = poll_fn(|cx| {
             // On the stack of each poll, not in the task's state.
             let mut sink = [0u8; 1024];
@@ -388,9 +391,22 @@ where
                 }
             }
         });
+        let expired = poll_fn(|cx| match sleep {
+            Some(sleep) => sleep.as_mut().poll(cx),
+            None => Poll::Ready(()),
+        });
         tokio::select! {
             () = drained => {}
-            () = self.sleep.as_mut() => {}
+            () = expired => {}
+        }
+    }
+
+    /// Sets the connection's timer to `deadline`, making it the first time.
+    fn timer(&mut self, deadline: Instant) {
+        match &mut self.sleep {
+            Some(sleep) if sleep.deadline() == deadline => {}
+            Some(sleep) => sleep.as_mut().reset(deadline),
+            None => self.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
         }
     }
 
@@ -737,10 +753,6 @@ impl Run {
     fn touch(&mut self) {
         self.idle_deadline = self.idle_timeout.map(|timeout| Instant::now() + timeout);
     }
-}
-
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86_400 * 365)
 }
 
 /// Writes queued bytes until the socket would block or nothing is left:

@@ -39,7 +39,8 @@ pub struct Request {
     peer: SocketAddr,
     state: Arc<StateMap>,
     version: u8,
-    protocols: Vec<String>,
+    /// Boxed, not a `Vec`: kept for the connection's life, never grown.
+    protocols: Box<[String]>,
 }
 
 impl Request {
@@ -54,7 +55,9 @@ impl Request {
             peer,
             state,
             version: upgrade.map_or(0, |u| u.version),
-            protocols: upgrade.map(|u| u.protocols.clone()).unwrap_or_default(),
+            protocols: upgrade
+                .map(|u| u.protocols.clone().into_boxed_slice())
+                .unwrap_or_default(),
         }
     }
 
