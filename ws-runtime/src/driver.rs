@@ -246,7 +246,7 @@ where
     ) -> impl Future<Output = Wake<H::Info>> + 'a {
         let deadline = next_deadline(&self.run, &self.ctx);
         if let Some(deadline) = deadline {
-            self.timer(deadline);
+            self.timer_by(deadline);
         }
         let has_deadline = deadline.is_some();
         poll_fn(move |cx| self.poll_wake(cx, shutdown.as_mut(), has_deadline))
@@ -399,6 +399,21 @@ where
             () = drained => {}
             () = expired => {}
         }
+    }
+
+    /// Makes the connection's timer fire by `deadline`. One armed to fire
+    /// earlier is left as it is: the idle deadline moves with every read,
+    /// and resetting the timer each time would take the timer wheel's lock
+    /// per read. A wake before anything is due finds nothing to do, and the
+    /// next wait arms the timer again.
+    fn timer_by(&mut self, deadline: Instant) {
+        if let Some(sleep) = &self.sleep
+            && !sleep.is_elapsed()
+            && sleep.deadline() <= deadline
+        {
+            return;
+        }
+        self.timer(deadline);
     }
 
     /// Sets the connection's timer to `deadline`, making it the first time.
