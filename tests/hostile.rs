@@ -312,6 +312,35 @@ async fn slowloris_handshakes_get_408_at_the_handshake_timeout() {
     finish(&mut child, base, attack, &answer, SLOWLORIS_BOUND).await;
 }
 
+/// Connections opened at once by the burst test.
+const CONNECT_BURST: usize = 1000;
+
+/// A thousand simultaneous connects wait in the kernel's accept queue of a
+/// `Server::bind` listener (backlog 1024) for the server to accept them.
+/// With tokio's default backlog of 128, Linux drops the SYNs past the
+/// queue: here, with nothing accepting, those connects never complete (a
+/// serving server takes them only as clients retransmit, after 1 s, 3 s,
+/// 7 s...).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_a_thousand_connects_fits_the_listen_backlog() {
+    // Bound and not serving: every connection stays in the accept queue.
+    let server = lariat::Server::bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let started = Instant::now();
+    let streams = run_many(CONNECT_BURST, CONNECT_BURST, move |i| {
+        wire::tcp_from(addr, i)
+    })
+    .await;
+    println!(
+        "connect burst: {} simultaneous connects to an unserved Server::bind listener \
+         completed in {:.0} ms",
+        streams.len(),
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    assert_eq!(streams.len(), CONNECT_BURST);
+    drop(server);
+}
+
 /// Oversized heads sent at once, of each kind.
 const BIG_HEADS: usize = 64;
 /// Each holds at most the head limit plus one read's 1 KiB before 431.

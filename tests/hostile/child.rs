@@ -474,13 +474,14 @@ pub fn run_server(spec: &str) {
     let counters = Arc::new(Counters::default());
     let registry = Arc::new(Registry::default());
     let (port, stats) = runtime.block_on(async {
-        // `Server::bind` (tokio's `TcpListener::bind`) listens with a backlog
-        // of 128: a burst of more connections than that overflows the
+        // A burst of more connections than the listen backlog overflows the
         // kernel's accept queue, and the overflowing clients' handshakes
-        // complete only as the kernel retransmits its SYN-ACKs (after 1 s,
-        // 3 s, 7 s...), whatever the server does. The attacks open up to
-        // a thousand connections at once, so the child listens with the
-        // kernel's `somaxconn` (4096) and what is measured is the server.
+        // complete only as they retransmit (after 1 s, 3 s, 7 s...),
+        // whatever the server does. `Server::bind` listens with 1024 (see
+        // `a_burst_of_a_thousand_connects_fits_the_listen_backlog`); the
+        // attacks open up to a thousand connections at once beside the
+        // probe, so the child listens with the kernel's `somaxconn` (4096)
+        // for room to spare, and what is measured is the server.
         let socket = TcpSocket::new_v4().unwrap();
         socket
             .bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::net::{TcpListener, TcpSocket, TcpStream, ToSocketAddrs};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -192,10 +192,39 @@ impl fmt::Debug for Server {
     }
 }
 
+/// The listen backlog of [`Server::bind`]: connections the kernel has
+/// completed the TCP handshake for and holds until the server accepts
+/// them.
+///
+/// tokio's `TcpListener::bind` (like std's) asks for 128. A burst of more
+/// simultaneous connects than that (clients reconnecting after a restart
+/// or a network blip, a page opening its sockets at once) overflows the
+/// queue, and Linux then drops the overflowing SYNs: those clients connect
+/// only when they retransmit, after 1 s, 3 s, 7 s..., whatever the server
+/// does. 1024 absorbs a thousand at once for a few kernel pages of queue;
+/// Linux caps it at `net.core.somaxconn` (4096 since 5.4).
+const LISTEN_BACKLOG: u32 = 1024;
+
 impl Server {
-    /// Binds the listening socket.
+    /// Binds the listening socket, with `SO_REUSEADDR` on Unix (as tokio's
+    /// `TcpListener::bind` does) and a listen backlog of 1024, so a burst of
+    /// a thousand simultaneous connects waits in the kernel's queue instead
+    /// of being dropped there (see [`Server::from_listener`] to choose
+    /// another). Tries each address `addr` resolves to, in turn.
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<Server> {
-        Ok(Server::from_listener(TcpListener::bind(addr).await?))
+        let mut last_error = None;
+        for addr in tokio::net::lookup_host(addr).await? {
+            match listen(addr) {
+                Ok(listener) => return Ok(Server::from_listener(listener)),
+                Err(error) => last_error = Some(error),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "could not resolve to any address",
+            )
+        }))
     }
 
     /// Serves on a listener bound elsewhere.
@@ -331,6 +360,23 @@ impl Server {
         let _ = tokio::time::timeout(grace, tasks.wait()).await;
         Ok(())
     }
+}
+
+/// A listening socket for `addr`: what `TcpListener::bind` makes, with our
+/// backlog.
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // A restarted server binds its port again at once, rather than failing
+    // while its previous connections wait out TIME_WAIT. Not on Windows,
+    // where the option lets another socket take over a port in use.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 struct Router {
