@@ -3,15 +3,17 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::io;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream, ToSocketAddrs};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -33,6 +35,13 @@ pub struct Config {
     /// Default 100 000.
     pub max_connections: usize,
     /// Time a client has to send its whole request head. Default 10 s.
+    ///
+    /// Also the time an HTTP answer sent instead of an upgrade (an error, a
+    /// page, the fallback, `Init::reject`) may take to write: a client that
+    /// has not read it by then is dropped with a reset, so it cannot hold
+    /// its task, its connection slot and the answer forever. (A page too
+    /// large to reach a slow client in this time is cut off the same way:
+    /// pages here are meant to be small.)
     pub handshake_timeout: Duration,
     /// Largest request head in bytes; larger: 431. Default 8 KiB.
     pub max_request_head_size: usize,
@@ -51,7 +60,8 @@ pub struct Config {
     pub mailbox_capacity: usize,
     /// How long to wait for the peer's close frame after ours, and for the
     /// last bytes to drain, before closing TCP; also how long graceful
-    /// shutdown waits for connections. Default 5 s.
+    /// shutdown waits for connections, and how long the lingering close
+    /// after an HTTP answer waits for the client to close. Default 5 s.
     pub close_timeout: Duration,
     /// Bytes waiting to be written at which a connection stops reading its
     /// socket and its mailbox, so a peer that does not read cannot make the
@@ -409,12 +419,13 @@ async fn serve_connection(
         Ok(Ok(Some(head))) => head,
         Ok(Ok(None)) => return,
         Ok(Err(error)) => {
-            let _ = stream.write_all(&handshake::error_response(&error)).await;
+            let answer = handshake::error_response(&error);
+            answer_and_close(stream, answer, &shared).await;
             return;
         }
         Err(_elapsed) => {
             let timeout = handshake::response(408, &[("Connection", "close")], b"");
-            let _ = stream.write_all(&timeout).await;
+            answer_and_close(stream, timeout, &shared).await;
             return;
         }
     };
@@ -440,21 +451,99 @@ async fn serve_connection(
                 }
                 Err(error) => {
                     shared.stats.refused();
-                    let _ = stream.write_all(&handshake::error_response(&error)).await;
+                    drop((head, leftover));
+                    let answer = handshake::error_response(&error);
+                    answer_and_close(stream, answer, &shared).await;
                 }
             }
         }
         _ => {
+            drop(leftover);
             let request = Request::new(head, peer, shared.state.clone(), None);
             let response = match (router.pages.get(request.path()), &router.fallback) {
                 (Some(page), _) if request.method() == "GET" => page.clone(),
                 (_, Some(fallback)) => fallback(&request),
                 _ => Response::new(404).body("not found"),
             };
-            let _ = stream.write_all(&response.encode()).await;
-            let _ = stream.shutdown().await;
+            drop(request);
+            answer_and_close(stream, response.encode(), &shared).await;
         }
     }
+}
+
+/// Writes an HTTP answer sent instead of an upgrade (an error, a page, the
+/// fallback, `Init::reject`, the 500 of a crashed `init`) and closes the
+/// connection so that the client gets the answer. Every such answer goes
+/// through here.
+///
+/// - The write has `Config::handshake_timeout`: a client that reads
+///   nothing holds no task, permit or copy of the answer past it. It is
+///   then reset (RFC 9293 §3.10.4, ABORT), so the kernel drops the unsent
+///   rest of the answer too instead of retrying it to a client that is not
+///   reading.
+/// - Then a lingering close (RFC 9112 §9.6): half-close with a FIN, and read
+///   and discard what the client still sends until it closes, for at most
+///   `Config::close_timeout` and [`linger_limit`] bytes, or until the server
+///   shuts down. Closing at once while request bytes the server did not
+///   read (the rest of an oversized head, a request body, frames sent
+///   behind the upgrade request) are in its receive buffer, or still
+///   arrive, makes the kernel answer with a reset, which may destroy the
+///   answer before the client has read it.
+async fn answer_and_close(mut stream: TcpStream, answer: Vec<u8>, shared: &Shared) {
+    let config = &shared.config;
+    let written = tokio::time::timeout(config.handshake_timeout, async {
+        stream.write_all(&answer).await?;
+        stream.shutdown().await
+    })
+    .await;
+    drop(answer);
+    match written {
+        Ok(Ok(())) => {}
+        // The client is gone: nothing to linger for.
+        Ok(Err(_)) => return,
+        Err(_elapsed) => {
+            let _ = stream.set_zero_linger();
+            return;
+        }
+    }
+    tokio::select! {
+        _ = tokio::time::timeout(config.close_timeout, discard(&mut stream, linger_limit(config))) => {}
+        () = shared.shutdown.cancelled() => {}
+    }
+}
+
+/// Bytes a lingering close reads at most before it gives up and drops the
+/// connection: what a client may rightly have sent before it read the
+/// answer, the rest of a head and a first message right behind an upgrade
+/// request (`max_request_head_size + max_message_size`, 1 MiB + 8 KiB by
+/// default). A client sending more is not waiting for the answer.
+fn linger_limit(config: &Config) -> usize {
+    config
+        .max_request_head_size
+        .saturating_add(config.max_message_size)
+}
+
+/// Reads and discards until the peer's FIN, an error, or `limit` bytes.
+async fn discard<S: AsyncRead + Unpin>(stream: &mut S, limit: usize) {
+    let mut left = limit;
+    poll_fn(|cx| {
+        // On the stack of each poll, not in the task's state.
+        let mut sink = [0u8; 4096];
+        loop {
+            let mut buf = ReadBuf::new(&mut sink);
+            match Pin::new(&mut *stream).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if !buf.filled().is_empty() => {
+                    left = left.saturating_sub(buf.filled().len());
+                    if left == 0 {
+                        return Poll::Ready(());
+                    }
+                }
+                Poll::Ready(_) => return Poll::Ready(()),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    })
+    .await;
 }
 
 /// Reads until a whole request head is buffered. `Ok(None)`: the client
@@ -517,9 +606,9 @@ async fn start<H: Handler>(upgrading: Upgrading) -> Option<Box<Driver<H, TcpStre
         Ok(init) => init,
         Err(panic) => {
             tracing::error!(panic = %panic, "init crashed; answering 500");
-            let _ = stream
-                .write_all(&Response::new(500).body("internal error").encode())
-                .await;
+            let answer = Response::new(500).body("internal error").encode();
+            drop((request, leftover));
+            answer_and_close(stream, answer, &shared).await;
             return None;
         }
     };
@@ -527,12 +616,18 @@ async fn start<H: Handler>(upgrading: Upgrading) -> Option<Box<Driver<H, TcpStre
         InitKind::Upgrade(handler, options) => (handler, options),
         InitKind::Reject(response, state) => {
             shared.stats.refused();
-            let _ = stream.write_all(&response.encode()).await;
-            let _ = stream.shutdown().await;
-            let reason = Terminate::Normal;
-            if let Some(mut state) = state {
-                terminate(&mut state, &reason).await;
-            }
+            drop((request, leftover));
+            let answer = answer_and_close(stream, response.encode(), &shared);
+            // Beside the lingering close, not after it: a client that keeps
+            // the connection open would hold `terminate` back up to the
+            // close timeout. The answer is polled first, so it is written
+            // (when the socket takes it at once) before `terminate` starts.
+            let ended = async {
+                if let Some(mut state) = state {
+                    terminate(&mut state, &Terminate::Normal).await;
+                }
+            };
+            tokio::join!(answer, ended);
             return None;
         }
     };
