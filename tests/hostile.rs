@@ -15,9 +15,10 @@
 //! A few tests check the fixes for what the attacks found, each where its
 //! attack is: every HTTP answer before an upgrade ends with a lingering
 //! close (a FIN, not a reset, even with request bytes left unread; RFC 9112
-//! §9.6) and is written within the handshake timeout; `Server::bind`
-//! queues a burst of a thousand connects; a `Topic` nobody publishes to
-//! keeps no ended subscriber.
+//! §9.6) and is written within the handshake timeout; an answer to HEAD
+//! has no content (RFC 9110 §9.3.2); `Server::bind` queues a burst of a
+//! thousand connects; a `Topic` nobody publishes to keeps no ended
+//! subscriber.
 //!
 //! `cargo test --test hostile -- --nocapture` prints the numbers (each
 //! attack also prints a line); the whole suite takes about 20 s in a debug
@@ -706,6 +707,38 @@ fn malformed_handshakes() -> Vec<(&'static str, Vec<u8>, u16)> {
     ]
 }
 
+/// Whether `request` is a HEAD request.
+fn is_head(request: &[u8]) -> bool {
+    request.starts_with(b"HEAD ")
+}
+
+/// The answer to `request`: for HEAD, a head alone (its `body` is whatever
+/// followed the head).
+fn parse_answer(request: &[u8], bytes: &[u8]) -> HttpResponse {
+    if is_head(request) {
+        wire::parse_head_answer(bytes)
+    } else {
+        parse_http_response(bytes)
+    }
+}
+
+/// RFC 9110 §9.3.2: an answer to HEAD has the head GET would get, with its
+/// `Content-Length`, and no content.
+fn assert_head_answer(name: &str, response: &HttpResponse) {
+    assert!(
+        response.body.is_empty(),
+        "{name}: {} bytes of content follow the head of an answer to HEAD: {:?}",
+        response.body.len(),
+        String::from_utf8_lossy(&response.body)
+    );
+    let length: usize = response
+        .header("content-length")
+        .unwrap_or_else(|| panic!("{name}: no Content-Length in {:?}", response.headers))
+        .parse()
+        .unwrap();
+    assert!(length > 0, "{name}: Content-Length 0, not GET's");
+}
+
 /// The child's handshake timeout, for the one unfinished head (default 10 s).
 const MALFORMED_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Rounds of every malformed handshake at once.
@@ -733,7 +766,10 @@ async fn malformed_handshakes_get_400_or_426_never_101() {
             let cases = cases.clone();
             run_many(count, count, move |i| {
                 let cases = cases.clone();
-                async move { wire::http_answer(addr, i, &cases[i].1).await }
+                async move {
+                    let (bytes, end) = wire::http_bytes(addr, i, &cases[i].1).await;
+                    (parse_answer(&cases[i].1, &bytes), end)
+                }
             })
         });
         if round == MALFORMED_ROUNDS / 2 {
@@ -749,6 +785,9 @@ async fn malformed_handshakes_get_400_or_426_never_101() {
                 response.body_text()
             );
             assert_eq!(end, End::Eof, "{name}: TCP must end with a FIN");
+            if is_head(&cases[i].1) {
+                assert_head_answer(name, &response);
+            }
             if *expected == 426 {
                 assert!(
                     response
@@ -779,6 +818,51 @@ async fn malformed_handshakes_get_400_or_426_never_101() {
         during.as_secs_f64() * 1000.0
     );
     finish(&mut child, base, attack, &answer, MALFORMED_BOUND).await;
+}
+
+/// The size of the child's page for the HEAD test.
+const HEAD_PAGE: usize = 64 * 1024;
+
+/// An answer to HEAD has no content (RFC 9110 §9.3.2), whichever path
+/// answers it: a page (its head, the length of the page), a refused
+/// upgrade (400), a request that is no upgrade on a WebSocket route (400).
+/// A client that read a body it did not expect would take it for the start
+/// of the next answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_to_head_requests_have_no_content() {
+    let child = ServerChild::spawn(ChildConfig {
+        page_size: Some(HEAD_PAGE),
+        ..ChildConfig::default()
+    })
+    .await;
+    let get = b"GET /page HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    let (page, end) = wire::http_answer(child.addr, 0, get).await;
+    assert_eq!((page.status, end), (200, End::Eof));
+    assert_eq!(page.body.len(), HEAD_PAGE);
+    let mut upgrade = support::upgrade_request("/", "13");
+    upgrade.splice(0..3, b"HEAD".iter().copied());
+    let cases: [(&str, &[u8], u16); 3] = [
+        (
+            "HEAD of a page",
+            b"HEAD /page HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+            200,
+        ),
+        (
+            "HEAD of a WebSocket route",
+            b"HEAD / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+            400,
+        ),
+        ("HEAD upgrade", &upgrade, 400),
+    ];
+    for (i, (name, request, status)) in cases.into_iter().enumerate() {
+        let (bytes, end) = wire::http_bytes(child.addr, i + 1, request).await;
+        let response = wire::parse_head_answer(&bytes);
+        assert_eq!((response.status, end), (status, End::Eof), "{name}");
+        assert_head_answer(name, &response);
+        if status == 200 {
+            assert_eq!(response.headers, page.headers, "{name}: not GET's head");
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------

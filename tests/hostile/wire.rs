@@ -76,10 +76,51 @@ pub async fn read_to_end(stream: &mut TcpStream) -> (Vec<u8>, End) {
 /// Writes `request` (the server may stop reading and answer early: write
 /// errors are ignored) and reads the HTTP answer to the end.
 pub async fn http_answer(server: SocketAddr, index: usize, request: &[u8]) -> (HttpResponse, End) {
+    let (bytes, end) = http_bytes(server, index, request).await;
+    (parse_http_response(&bytes), end)
+}
+
+/// [`http_answer`]'s bytes, unparsed: everything the server sent.
+pub async fn http_bytes(server: SocketAddr, index: usize, request: &[u8]) -> (Vec<u8>, End) {
     let mut stream = tcp_from(server, index).await;
     let _ = within("writing the request", stream.write_all(request)).await;
-    let (bytes, end) = read_to_end(&mut stream).await;
-    (parse_http_response(&bytes), end)
+    read_to_end(&mut stream).await
+}
+
+/// Parses the answer to a HEAD request: a head whose `Content-Length` is
+/// what GET would get, with no content (RFC 9110 §9.3.2). `body` is what
+/// came after the head, which must be nothing.
+pub fn parse_head_answer(bytes: &[u8]) -> HttpResponse {
+    let end = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| {
+            panic!(
+                "no complete HTTP head in {:?}",
+                String::from_utf8_lossy(bytes)
+            )
+        });
+    let head = String::from_utf8_lossy(&bytes[..end]);
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap();
+    let mut parts = status_line.splitn(3, ' ');
+    assert_eq!(
+        parts.next(),
+        Some("HTTP/1.1"),
+        "status line {status_line:?}"
+    );
+    let status = parts.next().unwrap().parse().unwrap();
+    let headers = lines
+        .map(|line| {
+            let (name, value) = line.split_once(':').expect("a header line");
+            (name.trim().to_owned(), value.trim().to_owned())
+        })
+        .collect();
+    HttpResponse {
+        status,
+        headers,
+        body: bytes[end + 4..].to_vec(),
+    }
 }
 
 /// An upgraded connection driven byte by byte.

@@ -1119,6 +1119,9 @@ fn put_header(out: &mut Vec<u8>, name: &str, value: &str) {
 ///   extra header lines or end the head early. `Content-Length` and
 ///   `Transfer-Encoding` given by the caller are skipped too: this function
 ///   always frames the body itself.
+/// * The head therefore ends at the first empty line (`\r\n\r\n`): the
+///   answer to a HEAD request is the bytes up to it, with the
+///   `Content-Length` GET would get and no content (RFC 9110 §9.3.2).
 ///
 /// # Examples
 ///

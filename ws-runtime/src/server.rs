@@ -273,7 +273,8 @@ impl Server {
         self
     }
 
-    /// Answers plain GET requests for `path` with an HTML page.
+    /// Answers plain GET requests for `path` with an HTML page, and HEAD
+    /// requests with its head alone (RFC 9110 §9.3.2).
     pub fn page(mut self, path: impl Into<String>, html: impl Into<bytes::Bytes>) -> Server {
         self.pages.insert(path.into(), Response::html(html));
         self
@@ -415,17 +416,19 @@ async fn serve_connection(
         ) => head,
         () = shared.shutdown.cancelled() => return,
     };
+    // The request head is unknown (or not to be trusted) in the first two
+    // answers, so they cannot be to a HEAD request.
     let (head, leftover) = match head {
         Ok(Ok(Some(head))) => head,
         Ok(Ok(None)) => return,
         Ok(Err(error)) => {
             let answer = handshake::error_response(&error);
-            answer_and_close(stream, answer, &shared).await;
+            answer_and_close(stream, answer, false, &shared).await;
             return;
         }
         Err(_elapsed) => {
             let timeout = handshake::response(408, &[("Connection", "close")], b"");
-            answer_and_close(stream, timeout, &shared).await;
+            answer_and_close(stream, timeout, false, &shared).await;
             return;
         }
     };
@@ -451,24 +454,32 @@ async fn serve_connection(
                 }
                 Err(error) => {
                     shared.stats.refused();
+                    let to_head = is_head(head.method());
                     drop((head, leftover));
                     let answer = handshake::error_response(&error);
-                    answer_and_close(stream, answer, &shared).await;
+                    answer_and_close(stream, answer, to_head, &shared).await;
                 }
             }
         }
         _ => {
             drop(leftover);
             let request = Request::new(head, peer, shared.state.clone(), None);
+            let to_head = is_head(request.method());
             let response = match (router.pages.get(request.path()), &router.fallback) {
-                (Some(page), _) if request.method() == "GET" => page.clone(),
+                (Some(page), _) if request.method() == "GET" || to_head => page.clone(),
                 (_, Some(fallback)) => fallback(&request),
                 _ => Response::new(404).body("not found"),
             };
             drop(request);
-            answer_and_close(stream, response.encode(), &shared).await;
+            answer_and_close(stream, response.encode(), to_head, &shared).await;
         }
     }
+}
+
+/// Whether a request's method is HEAD (methods are case-sensitive, RFC
+/// 9110 §9.1), whose answer has no content.
+fn is_head(method: &str) -> bool {
+    method == "HEAD"
 }
 
 /// Writes an HTTP answer sent instead of an upgrade (an error, a page, the
@@ -476,6 +487,8 @@ async fn serve_connection(
 /// connection so that the client gets the answer. Every such answer goes
 /// through here.
 ///
+/// - To a HEAD request, only the head goes out, with the `Content-Length`
+///   GET would get (RFC 9110 §9.3.2).
 /// - The write has `Config::handshake_timeout`: a client that reads
 ///   nothing holds no task, permit or copy of the answer past it. It is
 ///   then reset (RFC 9293 §3.10.4, ABORT), so the kernel drops the unsent
@@ -489,8 +502,16 @@ async fn serve_connection(
 ///   behind the upgrade request) are in its receive buffer, or still
 ///   arrive, makes the kernel answer with a reset, which may destroy the
 ///   answer before the client has read it.
-async fn answer_and_close(mut stream: TcpStream, answer: Vec<u8>, shared: &Shared) {
+async fn answer_and_close(
+    mut stream: TcpStream,
+    mut answer: Vec<u8>,
+    to_head: bool,
+    shared: &Shared,
+) {
     let config = &shared.config;
+    if to_head {
+        truncate_to_head(&mut answer);
+    }
     let written = tokio::time::timeout(config.handshake_timeout, async {
         stream.write_all(&answer).await?;
         stream.shutdown().await
@@ -521,6 +542,15 @@ fn linger_limit(config: &Config) -> usize {
     config
         .max_request_head_size
         .saturating_add(config.max_message_size)
+}
+
+/// Cuts an HTTP answer to its head: what a HEAD request gets (RFC 9110
+/// §9.3.2). `handshake::response` writes no header field containing CR or
+/// LF, so the head ends at the first empty line.
+fn truncate_to_head(answer: &mut Vec<u8>) {
+    if let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
+        answer.truncate(end.saturating_add(4));
+    }
 }
 
 /// Reads and discards until the peer's FIN, an error, or `limit` bytes.
@@ -607,8 +637,9 @@ async fn start<H: Handler>(upgrading: Upgrading) -> Option<Box<Driver<H, TcpStre
         Err(panic) => {
             tracing::error!(panic = %panic, "init crashed; answering 500");
             let answer = Response::new(500).body("internal error").encode();
+            let to_head = is_head(request.method());
             drop((request, leftover));
-            answer_and_close(stream, answer, &shared).await;
+            answer_and_close(stream, answer, to_head, &shared).await;
             return None;
         }
     };
@@ -616,8 +647,9 @@ async fn start<H: Handler>(upgrading: Upgrading) -> Option<Box<Driver<H, TcpStre
         InitKind::Upgrade(handler, options) => (handler, options),
         InitKind::Reject(response, state) => {
             shared.stats.refused();
+            let to_head = is_head(request.method());
             drop((request, leftover));
-            let answer = answer_and_close(stream, response.encode(), &shared);
+            let answer = answer_and_close(stream, response.encode(), to_head, &shared);
             // Beside the lingering close, not after it: a client that keeps
             // the connection open would hold `terminate` back up to the
             // close timeout. The answer is polled first, so it is written
@@ -748,5 +780,32 @@ pub(crate) async fn terminate<H: Handler>(handler: &mut H, reason: &Terminate) {
     tracing::debug!(?reason, "connection ended");
     if let Err(panic) = guarded(handler.terminate(reason)).await {
         tracing::error!(panic = %panic, "terminate crashed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ws_core::handshake;
+
+    use super::truncate_to_head;
+
+    #[test]
+    fn an_answer_to_head_keeps_the_head_and_content_length_of_get() {
+        let get = handshake::response(400, &[("Connection", "close")], b"bad\r\n\r\nrequest");
+        let mut head = get.clone();
+        truncate_to_head(&mut head);
+        assert_eq!(
+            head,
+            b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 14\r\n\r\n"
+        );
+        assert!(get.starts_with(&head));
+    }
+
+    #[test]
+    fn an_answer_without_content_is_unchanged() {
+        let no_content = handshake::response(204, &[], b"ignored");
+        let mut head = no_content.clone();
+        truncate_to_head(&mut head);
+        assert_eq!(head, no_content);
     }
 }
