@@ -250,6 +250,18 @@ impl Connection {
         self.input.len()
     }
 
+    /// Bytes the frame being read still lacks: its payload length (already
+    /// checked against the limits) minus what is buffered; 0 between
+    /// frames. A runtime that makes this much room at once reads a large
+    /// frame into one allocation, instead of one regrown, and copied, as it
+    /// fills.
+    pub fn input_wanted(&self) -> usize {
+        match self.decode {
+            Decode::Payload { len, .. } => len.saturating_sub(self.input.len()),
+            _ => 0,
+        }
+    }
+
     /// The bytes waiting to be written. Write them and `advance` by what
     /// the transport took.
     pub fn send_buffer(&mut self) -> &mut SendBuffer {

@@ -563,3 +563,29 @@ fn without_fail_fast_utf8_invalid_text_fails_when_the_message_completes() {
     let frames = feed(&mut conn, &raw(0x80, "€".as_bytes().get(1..).unwrap())).unwrap();
     assert_eq!(frames, vec![Frame::text("€")]);
 }
+
+/// The room a runtime should make for the rest of a frame: the payload's
+/// length minus what is buffered, once the header is decoded; 0 between
+/// frames and before the header is whole.
+#[test]
+fn input_wanted_is_what_the_frame_being_read_still_lacks() {
+    let mut conn = server();
+    assert_eq!(conn.input_wanted(), 0);
+    let payload = vec![7u8; 100_000];
+    let wire = raw(0x82, &payload);
+    // A 64-bit length header is 2 + 8 bytes, then the 4-byte mask key.
+    let header_len = 14;
+    conn.handle_bytes(&wire[..header_len - 1]);
+    assert!(conn.poll_frame().unwrap().is_none());
+    assert_eq!(conn.input_wanted(), 0, "the header is not whole yet");
+    conn.handle_bytes(&wire[header_len - 1..header_len + 1000]);
+    assert!(conn.poll_frame().unwrap().is_none());
+    assert_eq!(conn.input_wanted(), 99_000);
+    conn.handle_bytes(&wire[header_len + 1000..]);
+    assert_eq!(conn.input_wanted(), 0);
+    match conn.poll_frame().unwrap() {
+        Some(Frame::Binary(bytes)) => assert_eq!(bytes.as_ref(), &payload[..]),
+        other => panic!("expected the binary frame, got {other:?}"),
+    }
+    assert_eq!(conn.input_wanted(), 0);
+}

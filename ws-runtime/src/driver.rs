@@ -781,10 +781,18 @@ fn poll_flush<W: AsyncWrite + Unpin>(
 ) -> Poll<io::Result<()>> {
     while conn.wants_write() {
         let buffer = conn.send_buffer();
-        let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-        let count = buffer.chunks_vectored(&mut slices);
-        let slices = slices.get(..count).unwrap_or_default();
-        match Pin::new(&mut *writer).poll_write_vectored(cx, slices) {
+        let chunk = buffer.chunk();
+        // One contiguous chunk (a lone reply, or replies encoded into one
+        // buffer) goes out with a plain write; only several take a writev.
+        let written = if chunk.len() == buffer.remaining() {
+            Pin::new(&mut *writer).poll_write(cx, chunk)
+        } else {
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let count = buffer.chunks_vectored(&mut slices);
+            let slices = slices.get(..count).unwrap_or_default();
+            Pin::new(&mut *writer).poll_write_vectored(cx, slices)
+        };
+        match written {
             Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
             Poll::Ready(Ok(written)) => {
                 buffer.advance(written);
@@ -856,6 +864,7 @@ where
     let Some(read_chunk) = read_chunk else {
         return Poll::Pending;
     };
+    let wanted = conn.input_wanted();
     let input = conn.input_mut();
     if input.capacity() == 0 {
         // Hibernated: wait for data with a stack buffer, so an idle
@@ -873,7 +882,9 @@ where
             Poll::Pending => Poll::Pending,
         };
     }
-    input.reserve(read_chunk);
+    // Room for the rest of a large frame at once: pages of it the peer
+    // never sends are never touched, so they cost address space, not memory.
+    input.reserve(read_chunk.max(wanted));
     match tokio_util::io::poll_read_buf(Pin::new(&mut *stream), cx, input) {
         Poll::Ready(Ok(read)) => {
             tally.bytes_in += read as u64;
