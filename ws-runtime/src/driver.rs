@@ -26,7 +26,7 @@ use ws_core::{CloseCode, CloseFrame, Connection, Frame, Terminate};
 
 use crate::ctx::{Control, Ctx};
 use crate::handler::{Frames, Handler, Reply};
-use crate::server::Shared;
+use crate::server::{Shared, discard, linger_limit};
 use crate::stats::{Kind, Tally};
 
 /// The first read makes this much room; the room doubles while reads fill
@@ -375,28 +375,17 @@ where
     /// After our side is closed, reads and discards until the peer closes
     /// too (or `timeout` passes), so bytes it sent late do not turn the
     /// close into a reset that could destroy our close frame before the
-    /// peer reads it.
+    /// peer reads it. Bounded in bytes as the HTTP answers' linger is.
     pub(crate) async fn linger(&mut self, timeout: Duration) {
         self.timer(Instant::now() + timeout);
+        let limit = linger_limit(&self.shared.config);
         let (stream, sleep) = (&mut self.stream, &mut self.sleep);
-        let drained = poll_fn(|cx| {
-            // On the stack of each poll, not in the task's state.
-            let mut sink = [0u8; 1024];
-            loop {
-                let mut buf = ReadBuf::new(&mut sink);
-                match Pin::new(&mut *stream).poll_read(cx, &mut buf) {
-                    Poll::Ready(Ok(())) if !buf.filled().is_empty() => {}
-                    Poll::Ready(_) => return Poll::Ready(()),
-                    Poll::Pending => return Poll::Pending,
-                }
-            }
-        });
         let expired = poll_fn(|cx| match sleep {
             Some(sleep) => sleep.as_mut().poll(cx),
             None => Poll::Ready(()),
         });
         tokio::select! {
-            () = drained => {}
+            () = discard(stream, limit) => {}
             () = expired => {}
         }
     }

@@ -538,7 +538,7 @@ async fn answer_and_close(
 /// answer, the rest of a head and a first message right behind an upgrade
 /// request (`max_request_head_size + max_message_size`, 1 MiB + 8 KiB by
 /// default). A client sending more is not waiting for the answer.
-fn linger_limit(config: &Config) -> usize {
+pub(crate) fn linger_limit(config: &Config) -> usize {
     config
         .max_request_head_size
         .saturating_add(config.max_message_size)
@@ -554,7 +554,7 @@ fn truncate_to_head(answer: &mut Vec<u8>) {
 }
 
 /// Reads and discards until the peer's FIN, an error, or `limit` bytes.
-async fn discard<S: AsyncRead + Unpin>(stream: &mut S, limit: usize) {
+pub(crate) async fn discard<S: AsyncRead + Unpin>(stream: &mut S, limit: usize) {
     let mut left = limit;
     poll_fn(|cx| {
         // On the stack of each poll, not in the task's state.
