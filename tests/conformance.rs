@@ -726,6 +726,24 @@ conformance! {
         client.expect_failure(1009).await;
     }
 
+    /// §10.4, §7.1.1: a client still sending the payload of the message the
+    /// server refused (32 MiB against the 16 MiB limit; more than the
+    /// sockets' buffers hold) gets
+    /// the 1009 close, then a FIN: the server reads and discards the rest
+    /// until the close timeout, never dropping the socket with bytes unread
+    /// (a reset, which would destroy the close frame before it is read).
+    async fn rfc6455_10_4_refused_message_sent_in_full_still_gets_its_1009(target) {
+        let mut client = target.connect().await;
+        let len = 2 * MAX_MESSAGE;
+        let key = next_key();
+        let mut frame = header(FIN | OP_BINARY, len as u64, Some(key));
+        frame.extend_from_slice(&mask(&vec![0x55u8; len], key, 0));
+        // The whole write succeeds: the server keeps reading (and
+        // discarding) after its close, so the client meets no reset.
+        client.send(frame).await;
+        client.expect_failure(1009).await;
+    }
+
     /// §10.4: a fragmented message whose fragments add up to more than
     /// 16 MiB is refused when the fragment that crosses the limit announces
     /// itself, before its payload.

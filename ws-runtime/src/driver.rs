@@ -26,7 +26,7 @@ use ws_core::{CloseCode, CloseFrame, Connection, Frame, Terminate};
 
 use crate::ctx::{Control, Ctx};
 use crate::handler::{Frames, Handler, Reply};
-use crate::server::{Shared, discard, linger_limit};
+use crate::server::{Shared, discard};
 use crate::stats::{Kind, Tally};
 
 /// The first read makes this much room; the room doubles while reads fill
@@ -375,17 +375,19 @@ where
     /// After our side is closed, reads and discards until the peer closes
     /// too (or `timeout` passes), so bytes it sent late do not turn the
     /// close into a reset that could destroy our close frame before the
-    /// peer reads it. Bounded in bytes as the HTTP answers' linger is.
+    /// peer reads it. Bounded in time only, unlike the HTTP answers' linger:
+    /// a peer may rightly be in the middle of a message as large as it
+    /// likes (the one we closed over, 1009) until it reads our close, and
+    /// what is discarded costs no memory.
     pub(crate) async fn linger(&mut self, timeout: Duration) {
         self.timer(Instant::now() + timeout);
-        let limit = linger_limit(&self.shared.config);
         let (stream, sleep) = (&mut self.stream, &mut self.sleep);
         let expired = poll_fn(|cx| match sleep {
             Some(sleep) => sleep.as_mut().poll(cx),
             None => Poll::Ready(()),
         });
         tokio::select! {
-            () = discard(stream, limit) => {}
+            () = discard(stream, usize::MAX) => {}
             () = expired => {}
         }
     }

@@ -538,7 +538,7 @@ async fn answer_and_close(
 /// answer, the rest of a head and a first message right behind an upgrade
 /// request (`max_request_head_size + max_message_size`, 1 MiB + 8 KiB by
 /// default). A client sending more is not waiting for the answer.
-pub(crate) fn linger_limit(config: &Config) -> usize {
+fn linger_limit(config: &Config) -> usize {
     config
         .max_request_head_size
         .saturating_add(config.max_message_size)
