@@ -227,6 +227,12 @@ impl Connection {
         self.state == State::Closed
     }
 
+    /// Whether the peer's close frame has arrived: it sends nothing after it
+    /// (RFC 6455 §5.5.1).
+    pub fn close_received(&self) -> bool {
+        self.close_received
+    }
+
     /// Whether a close frame has been sent (the handshake is under way).
     pub fn close_sent(&self) -> bool {
         self.state != State::Open

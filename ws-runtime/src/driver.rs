@@ -134,6 +134,7 @@ where
             close_deadline: None,
             throttled: false,
             mailbox_first: false,
+            peer_closed: false,
             read_chunk: MIN_READ_CHUNK,
             keepalive: keepalive.map(|(interval, pong_timeout)| {
                 Box::new(Keepalive {
@@ -320,6 +321,7 @@ where
     async fn on_wake(&mut self, wake: Wake<H::Info>) -> Option<Terminate> {
         match wake {
             Wake::Read(0) => {
+                self.run.peer_closed = true;
                 self.shared.stats.flush(&mut self.run.tally);
                 // The peer closed TCP. Without its close frame that is
                 // Cowboy's `{error, closed}`, unless we were closing anyway.
@@ -380,6 +382,12 @@ where
     /// likes (the one we closed over, 1009) until it reads our close, and
     /// what is discarded costs no memory.
     pub(crate) async fn linger(&mut self, timeout: Duration) {
+        // Nothing can follow the peer's end of TCP, nor, from a conforming
+        // peer, its close frame (§5.5.1): with nothing unread either, closing
+        // now sends a FIN, not a reset, and the read would only find the end.
+        if self.run.peer_closed || (self.conn.close_received() && self.conn.buffered_input() == 0) {
+            return;
+        }
         self.timer(Instant::now() + timeout);
         let (stream, sleep) = (&mut self.stream, &mut self.sleep);
         let expired = poll_fn(|cx| match sleep {
@@ -659,10 +667,8 @@ where
     /// closes first (RFC 6455 §7.1.1).
     async fn flush_and_close(&mut self) -> io::Result<()> {
         let flushed = tokio::time::timeout(self.shared.config.close_timeout, async {
-            while self.conn.wants_write() {
-                let written = self.stream.write_buf(self.conn.send_buffer()).await?;
-                self.run.tally.bytes_out += written as u64;
-            }
+            let (stream, conn, tally) = (&mut self.stream, &mut self.conn, &mut self.run.tally);
+            poll_fn(|cx| poll_flush(cx, stream, conn, tally)).await?;
             self.stream.flush().await?;
             self.stream.shutdown().await
         })
@@ -747,6 +753,8 @@ struct Run {
     throttled: bool,
     /// Whether the mailbox goes before the socket in the next wait.
     mailbox_first: bool,
+    /// The peer ended its side of TCP (a read returned 0).
+    peer_closed: bool,
     /// Room to make in the input buffer for the next read.
     read_chunk: usize,
     /// Counters not yet added to the server's.
