@@ -718,7 +718,7 @@ fn is_head(request: &[u8]) -> bool {
 /// followed the head).
 fn parse_answer(request: &[u8], bytes: &[u8]) -> HttpResponse {
     if is_head(request) {
-        wire::parse_head_answer(bytes)
+        support::parse_http_head(bytes)
     } else {
         parse_http_response(bytes)
     }
@@ -858,7 +858,7 @@ async fn answers_to_head_requests_have_no_content() {
     ];
     for (i, (name, request, status)) in cases.into_iter().enumerate() {
         let (bytes, end) = wire::http_bytes(child.addr, i + 1, request).await;
-        let response = wire::parse_head_answer(&bytes);
+        let response = support::parse_http_head(&bytes);
         assert_eq!((response.status, end), (status, End::Eof), "{name}");
         assert_head_answer(name, &response);
         if status == 200 {

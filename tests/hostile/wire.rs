@@ -87,42 +87,6 @@ pub async fn http_bytes(server: SocketAddr, index: usize, request: &[u8]) -> (Ve
     read_to_end(&mut stream).await
 }
 
-/// Parses the answer to a HEAD request: a head whose `Content-Length` is
-/// what GET would get, with no content (RFC 9110 §9.3.2). `body` is what
-/// came after the head, which must be nothing.
-pub fn parse_head_answer(bytes: &[u8]) -> HttpResponse {
-    let end = bytes
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| {
-            panic!(
-                "no complete HTTP head in {:?}",
-                String::from_utf8_lossy(bytes)
-            )
-        });
-    let head = String::from_utf8_lossy(&bytes[..end]);
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap();
-    let mut parts = status_line.splitn(3, ' ');
-    assert_eq!(
-        parts.next(),
-        Some("HTTP/1.1"),
-        "status line {status_line:?}"
-    );
-    let status = parts.next().unwrap().parse().unwrap();
-    let headers = lines
-        .map(|line| {
-            let (name, value) = line.split_once(':').expect("a header line");
-            (name.trim().to_owned(), value.trim().to_owned())
-        })
-        .collect();
-    HttpResponse {
-        status,
-        headers,
-        body: bytes[end + 4..].to_vec(),
-    }
-}
-
 /// An upgraded connection driven byte by byte.
 #[derive(Debug)]
 pub struct Raw {

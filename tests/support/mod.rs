@@ -635,11 +635,31 @@ pub async fn http_exchange(addr: SocketAddr, request: &[u8]) -> HttpResponse {
 
 /// Parses a whole HTTP/1.1 response (head and `Content-Length` body).
 pub fn parse_http_response(bytes: &[u8]) -> HttpResponse {
-    let text = String::from_utf8_lossy(bytes);
-    let (head, _) = text
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("no complete HTTP head in {text:?}"));
-    let head_len = head.len() + 4;
+    let response = parse_http_head(bytes);
+    if let Some(len) = response.header("content-length") {
+        assert_eq!(
+            response.body.len(),
+            len.parse::<usize>().unwrap(),
+            "Content-Length and body disagree"
+        );
+    }
+    response
+}
+
+/// Parses an HTTP/1.1 response head; `body` is whatever follows it, which
+/// for an answer to HEAD must be nothing, whatever `Content-Length` says
+/// (RFC 9110 §9.3.2).
+pub fn parse_http_head(bytes: &[u8]) -> HttpResponse {
+    let end = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| {
+            panic!(
+                "no complete HTTP head in {:?}",
+                String::from_utf8_lossy(bytes)
+            )
+        });
+    let head = String::from_utf8_lossy(&bytes[..end]);
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap();
     let mut parts = status_line.splitn(3, ' ');
@@ -649,26 +669,17 @@ pub fn parse_http_response(bytes: &[u8]) -> HttpResponse {
         "status line {status_line:?}"
     );
     let status = parts.next().unwrap().parse().unwrap();
-    let headers: Vec<(String, String)> = lines
+    let headers = lines
         .map(|line| {
             let (name, value) = line.split_once(':').expect("a header line");
             (name.trim().to_owned(), value.trim().to_owned())
         })
         .collect();
-    let body = bytes[head_len..].to_vec();
-    let response = HttpResponse {
+    HttpResponse {
         status,
         headers,
-        body,
-    };
-    if let Some(len) = response.header("content-length") {
-        assert_eq!(
-            response.body.len(),
-            len.parse::<usize>().unwrap(),
-            "Content-Length and body disagree"
-        );
+        body: bytes[end + 4..].to_vec(),
     }
-    response
 }
 
 /// The `Sec-WebSocket-Key` of [`upgrade_request`] (RFC 6455 §1.3's sample).
