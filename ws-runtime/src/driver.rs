@@ -277,7 +277,7 @@ where
             return Poll::Ready(Wake::Deadline);
         }
         let run = &mut self.run;
-        let mailbox = mailbox.filter(|_| !closing && !run.throttled);
+        let mut mailbox = mailbox.filter(|_| !closing && !run.throttled);
         // Socket and mailbox take turns going first: a peer flooding the
         // socket must not starve the mailbox, nor the reverse.
         run.mailbox_first = !run.mailbox_first;
@@ -295,7 +295,6 @@ where
         } else {
             None
         };
-        let mut mailbox = mailbox;
         if mailbox_first && let Poll::Ready(wake) = poll_mailbox(cx, mailbox.as_deref_mut()) {
             return Poll::Ready(wake);
         }
@@ -388,16 +387,7 @@ where
         if self.run.peer_closed || (self.conn.close_received() && self.conn.buffered_input() == 0) {
             return;
         }
-        self.timer(Instant::now() + timeout);
-        let (stream, sleep) = (&mut self.stream, &mut self.sleep);
-        let expired = poll_fn(|cx| match sleep {
-            Some(sleep) => sleep.as_mut().poll(cx),
-            None => Poll::Ready(()),
-        });
-        tokio::select! {
-            () = discard(stream, usize::MAX) => {}
-            () = expired => {}
-        }
+        let _ = tokio::time::timeout(timeout, discard(&mut self.stream, usize::MAX)).await;
     }
 
     /// Makes the connection's timer fire by `deadline`. One armed to fire
@@ -412,13 +402,7 @@ where
         {
             return;
         }
-        self.timer(deadline);
-    }
-
-    /// Sets the connection's timer to `deadline`, making it the first time.
-    fn timer(&mut self, deadline: Instant) {
         match &mut self.sleep {
-            Some(sleep) if sleep.deadline() == deadline => {}
             Some(sleep) => sleep.as_mut().reset(deadline),
             None => self.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
         }
