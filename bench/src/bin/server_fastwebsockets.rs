@@ -9,8 +9,6 @@
 //! server_fastwebsockets 127.0.0.1:0   # prints `listening 127.0.0.1:PORT`
 //! ```
 
-use std::io::Write as _;
-
 use fastwebsockets::{FragmentCollector, OpCode, WebSocketError, upgrade};
 use http_body_util::Empty;
 use hyper::body::{Bytes, Incoming};
@@ -18,7 +16,6 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
 
 const MAX_MESSAGE: usize = 16 << 20;
 
@@ -51,25 +48,11 @@ async fn upgrade_request(
 }
 
 fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:9001".to_owned());
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(async {
-            let listener = TcpListener::bind(&addr).await?;
-            println!("listening {}", listener.local_addr()?);
-            std::io::stdout().flush()?;
-            loop {
-                let (stream, _) = listener.accept().await?;
-                stream.set_nodelay(true)?;
-                tokio::spawn(async move {
-                    let conn = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service_fn(upgrade_request))
-                        .with_upgrades();
-                    let _ = conn.await;
-                });
-            }
-        })
+    bench::serve_each(|stream| async move {
+        let _ = stream.set_nodelay(true);
+        let conn = http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), service_fn(upgrade_request))
+            .with_upgrades();
+        let _ = conn.await;
+    })
 }

@@ -8,8 +8,6 @@
 //! server_lariat 127.0.0.1:0   # prints `listening 127.0.0.1:PORT`
 //! ```
 
-use std::io::Write as _;
-
 use lariat::Config;
 use lariat::prelude::*;
 
@@ -39,24 +37,18 @@ impl Handler for Echo {
 }
 
 fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:9001".to_owned());
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(async {
-            let server = Server::bind(&addr).await?;
-            println!("listening {}", server.local_addr()?);
-            std::io::stdout().flush()?;
-            server
-                .config(Config {
-                    max_frame_size: MAX_MESSAGE,
-                    max_message_size: MAX_MESSAGE,
-                    ..Config::default()
-                })
-                .route_any(Echo::handler())
-                .serve()
-                .await
-        })
+    let addr = bench::listen_arg();
+    bench::on_one_thread(async {
+        let server = Server::bind(&addr).await?;
+        bench::announce(server.local_addr()?)?;
+        server
+            .config(Config {
+                max_frame_size: MAX_MESSAGE,
+                max_message_size: MAX_MESSAGE,
+                ..Config::default()
+            })
+            .route_any(Echo::handler())
+            .serve()
+            .await
+    })
 }

@@ -5,10 +5,8 @@
 //! server_raw_tcp 127.0.0.1:0   # prints `listening 127.0.0.1:PORT`
 //! ```
 
-use std::io::Write as _;
-
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 async fn echo(mut stream: TcpStream) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
@@ -23,21 +21,7 @@ async fn echo(mut stream: TcpStream) -> std::io::Result<()> {
 }
 
 fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:9001".to_owned());
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(async {
-            let listener = TcpListener::bind(&addr).await?;
-            println!("listening {}", listener.local_addr()?);
-            std::io::stdout().flush()?;
-            loop {
-                let (stream, _) = listener.accept().await?;
-                tokio::spawn(async move {
-                    let _ = echo(stream).await;
-                });
-            }
-        })
+    bench::serve_each(|stream| async move {
+        let _ = echo(stream).await;
+    })
 }

@@ -11,15 +11,13 @@
 //! server_sockudo 127.0.0.1:0   # prints `listening 127.0.0.1:PORT`
 //! ```
 
-use std::io::Write as _;
-
 use bytes::{Bytes, BytesMut};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use sockudo_ws::deflate::{DeflateConfig, negotiate_server_deflate};
 use sockudo_ws::handshake::{build_response, generate_accept_key, parse_request};
 use sockudo_ws::{CompressedWebSocketStream, Config, Message, Role, WebSocketStream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 const MAX_MESSAGE: usize = 16 << 20;
 
@@ -76,22 +74,8 @@ async fn serve(mut stream: TcpStream) -> sockudo_ws::Result<()> {
 }
 
 fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:9001".to_owned());
     sockudo_ws::init_clock();
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(async {
-            let listener = TcpListener::bind(&addr).await?;
-            println!("listening {}", listener.local_addr()?);
-            std::io::stdout().flush()?;
-            loop {
-                let (stream, _) = listener.accept().await?;
-                tokio::spawn(async move {
-                    let _ = serve(stream).await;
-                });
-            }
-        })
+    bench::serve_each(|stream| async move {
+        let _ = serve(stream).await;
+    })
 }

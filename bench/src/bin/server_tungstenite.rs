@@ -8,10 +8,8 @@
 //! server_tungstenite 127.0.0.1:0   # prints `listening 127.0.0.1:PORT`
 //! ```
 
-use std::io::Write as _;
-
 use futures_util::{FutureExt, SinkExt, StreamExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 const MAX_MESSAGE: usize = 16 << 20;
@@ -42,21 +40,7 @@ async fn echo(stream: TcpStream) -> Result<(), tokio_tungstenite::tungstenite::E
 }
 
 fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:9001".to_owned());
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(async {
-            let listener = TcpListener::bind(&addr).await?;
-            println!("listening {}", listener.local_addr()?);
-            std::io::stdout().flush()?;
-            loop {
-                let (stream, _) = listener.accept().await?;
-                tokio::spawn(async move {
-                    let _ = echo(stream).await;
-                });
-            }
-        })
+    bench::serve_each(|stream| async move {
+        let _ = echo(stream).await;
+    })
 }
