@@ -21,18 +21,18 @@ use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
-use tokio_util::sync::WaitForCancellationFuture;
 use ws_core::{CloseCode, CloseFrame, Connection, Frame, Terminate};
 
 use crate::ctx::{Control, Ctx};
 use crate::handler::{Frames, Handler, Reply};
 use crate::server::{Shared, discard};
+use crate::shutdown::{ShutdownWait, Watch};
 use crate::stats::{Kind, Tally};
 
 /// The first read makes this much room; the room doubles while reads fill
 /// it, up to [`MAX_READ_CHUNK`], so idle connections stay small and busy
 /// ones read in large gulps.
-const MIN_READ_CHUNK: usize = 2 * 1024;
+const MIN_READ_CHUNK: usize = 512;
 const MAX_READ_CHUNK: usize = 64 * 1024;
 /// An empty input buffer larger than this is released after use (it grew
 /// for a large message).
@@ -135,6 +135,9 @@ where
             throttled: false,
             mailbox_first: false,
             peer_closed: false,
+            timer_polled: false,
+            // A connection that never receives anything holds no buffer.
+            input_released: true,
             read_chunk: MIN_READ_CHUNK,
             keepalive: keepalive.map(|(interval, pong_timeout)| {
                 Box::new(Keepalive {
@@ -186,7 +189,8 @@ where
         // One shutdown waiter for the whole stretch, not one registered and
         // removed under the token's lock on every pass of the loop.
         let shared = Arc::clone(&self.shared);
-        let mut shutdown = pin!(shared.shutdown.cancelled());
+        let cancelled = pin!(shared.shutdown.cancelled());
+        let mut shutdown = Watch::new(&shared.shutdown, cancelled);
         if !self.run.opened {
             self.run.opened = true;
             let call = guarded(self.handler.open(&mut self.ctx));
@@ -216,6 +220,7 @@ where
             self.check_write_buffer();
             if self.run.hibernate && !self.conn.wants_write() {
                 self.conn.release_buffers();
+                self.run.input_released = true;
                 self.run.hibernate = false;
                 self.run.read_chunk = MIN_READ_CHUNK;
                 return Step::Hibernate;
@@ -227,7 +232,7 @@ where
                 self.run.read_chunk = MIN_READ_CHUNK;
             }
 
-            let wake = self.wait(shutdown.as_mut()).await;
+            let wake = self.wait(&mut shutdown).await;
             if let Some(reason) = self.on_wake(wake).await {
                 return Step::Ended(reason);
             }
@@ -243,27 +248,31 @@ where
     /// to the driver's address and the shutdown waiter.
     fn wait<'a>(
         &'a mut self,
-        mut shutdown: Pin<&'a mut WaitForCancellationFuture<'_>>,
+        mut shutdown: impl ShutdownWait + 'a,
     ) -> impl Future<Output = Wake<H::Info>> + 'a {
         let deadline = next_deadline(&self.run, &self.ctx);
         if let Some(deadline) = deadline {
             self.timer_by(deadline);
         }
         let has_deadline = deadline.is_some();
-        poll_fn(move |cx| self.poll_wake(cx, shutdown.as_mut(), has_deadline))
+        poll_fn(move |cx| self.poll_wake(cx, &mut shutdown, has_deadline))
     }
 
     fn poll_wake(
         &mut self,
         cx: &mut Context<'_>,
-        shutdown: Pin<&mut WaitForCancellationFuture<'_>>,
+        shutdown: &mut impl ShutdownWait,
         has_deadline: bool,
     ) -> Poll<Wake<H::Info>> {
         let closing = self.run.ending.is_some();
+        // Woken with the waker the last wait registered everywhere: the
+        // timer need not register it again (tokio's `Sleep` does on each
+        // poll); a load tells whether it fired.
+        let rewoken = shutdown.registered_with(cx.waker());
         let write_low = self.write_low();
         let (control, mailbox) = self.ctx.mailbox().parts();
         if !closing {
-            if shutdown.poll(cx).is_ready() {
+            if shutdown.poll_shutdown(cx).is_ready() {
                 return Poll::Ready(Wake::Shutdown);
             }
             if let Poll::Ready(code) = poll_close_requested(cx, control) {
@@ -272,9 +281,12 @@ where
         }
         if has_deadline
             && let Some(sleep) = &mut self.sleep
-            && sleep.as_mut().poll(cx).is_ready()
+            && (!rewoken || !self.run.timer_polled || sleep.is_elapsed())
         {
-            return Poll::Ready(Wake::Deadline);
+            self.run.timer_polled = true;
+            if sleep.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Wake::Deadline);
+            }
         }
         let run = &mut self.run;
         let mut mailbox = mailbox.filter(|_| !closing && !run.throttled);
@@ -302,6 +314,7 @@ where
             stream: &mut self.stream,
             conn: &mut self.conn,
             tally: &mut run.tally,
+            input_released: run.input_released,
         };
         if let Poll::Ready(wake) = poll_io(cx, io, read_chunk, drained_at) {
             return Poll::Ready(match wake {
@@ -327,6 +340,7 @@ where
                 return Some(self.run.ending.take().unwrap_or(Terminate::Closed));
             }
             Wake::Read(n) => {
+                self.run.input_released = false;
                 self.run.touch();
                 // Reads that fill the room they had ask for more next time.
                 if n >= self.run.read_chunk {
@@ -406,6 +420,8 @@ where
             Some(sleep) => sleep.as_mut().reset(deadline),
             None => self.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
         }
+        // Reset, it wakes no one until polled again.
+        self.run.timer_polled = false;
     }
 
     /// Reading resumes once the send buffer drains to this many bytes (never
@@ -661,30 +677,28 @@ where
     }
 }
 
-/// The earliest of the connection's deadlines, if any.
+/// The earliest of the connection's deadlines, if any. Computed before
+/// every wait, so written as plain comparisons of what is set.
 fn next_deadline<I>(run: &Run, ctx: &Ctx<I>) -> Option<Instant> {
-    let timers = if run.ending.is_none() {
-        ctx.timers.next_deadline()
-    } else {
-        None
-    };
-    let idle = if run.ending.is_none() {
-        run.idle_deadline
-    } else {
-        None
-    };
-    let keepalive = match &run.keepalive {
-        Some(keepalive) if run.ending.is_none() => [
-            Some(keepalive.next_ping),
-            keepalive.ping.map(|(_, _, due)| due),
-        ],
-        _ => [None, None],
-    };
-    [timers, idle, run.close_deadline]
-        .into_iter()
-        .chain(keepalive)
-        .flatten()
-        .min()
+    let mut next = run.close_deadline;
+    // Once closing, only the close timeout counts.
+    if run.ending.is_none() {
+        next = earliest(next, run.idle_deadline);
+        next = earliest(next, ctx.timers.next_deadline());
+        if let Some(keepalive) = &run.keepalive {
+            next = earliest(next, Some(keepalive.next_ping));
+            next = earliest(next, keepalive.ping.map(|(_, _, due)| due));
+        }
+    }
+    next
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
 }
 
 /// The next mailbox message; never, while the connection has no address.
@@ -739,6 +753,12 @@ struct Run {
     mailbox_first: bool,
     /// The peer ended its side of TCP (a read returned 0).
     peer_closed: bool,
+    /// Whether the timer was polled since it was last set, so it will wake
+    /// the task that polled it.
+    timer_polled: bool,
+    /// No input buffer is held (none yet, or hibernation released it): the
+    /// next read waits with a stack buffer instead of allocating one.
+    input_released: bool,
     /// Room to make in the input buffer for the next read.
     read_chunk: usize,
     /// Counters not yet added to the server's.
@@ -818,6 +838,8 @@ struct Io<'a, S> {
     stream: &'a mut S,
     conn: &'a mut Connection,
     tally: &'a mut Tally,
+    /// See [`Run::input_released`].
+    input_released: bool,
 }
 
 /// Writes queued bytes while waiting for input: returns when bytes were
@@ -837,6 +859,7 @@ where
         stream,
         conn,
         tally,
+        input_released,
     } = io;
     if let Poll::Ready(Err(error)) = poll_flush(cx, stream, conn, tally) {
         return Poll::Ready(IoWake::Error(error));
@@ -849,9 +872,12 @@ where
     };
     let wanted = conn.input_wanted();
     let input = conn.input_mut();
-    if input.capacity() == 0 {
-        // Hibernated: wait for data with a stack buffer, so an idle
-        // connection holds no read buffer; allocate once bytes arrive.
+    if input_released && input.capacity() == 0 {
+        // Hibernated, or nothing received yet: wait for data with a stack
+        // buffer, so an idle connection holds no read buffer; allocate
+        // once bytes arrive.
+        // (Only then: a buffer whose every byte was split off into
+        // messages also has no room left, and reserving reuses it.)
         let mut first = [0u8; 512];
         let mut read_buf = ReadBuf::new(&mut first);
         return match Pin::new(&mut *stream).poll_read(cx, &mut read_buf) {
@@ -867,7 +893,13 @@ where
     }
     // Room for the rest of a large frame at once: pages of it the peer
     // never sends are never touched, so they cost address space, not memory.
-    input.reserve(read_chunk.max(wanted));
+    // Otherwise small messages are read into what is left of the room until
+    // a quarter remains: making room moves or reallocates the buffer, and
+    // doing it for every read would cost more than the reads.
+    let room = input.capacity() - input.len();
+    if room < wanted || room < read_chunk / 4 {
+        input.reserve(read_chunk.max(wanted));
+    }
     match tokio_util::io::poll_read_buf(Pin::new(&mut *stream), cx, input) {
         Poll::Ready(Ok(read)) => {
             tally.bytes_in += read as u64;

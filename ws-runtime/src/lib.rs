@@ -9,6 +9,7 @@ mod handler;
 pub mod macro_support;
 mod request;
 mod server;
+mod shutdown;
 mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -16,7 +16,6 @@ use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream, ToSocketAddrs};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use ws_core::handshake::{self, HandshakeError};
 use ws_core::{Connection, Role, Terminate};
@@ -25,6 +24,7 @@ use crate::ctx::{Ctx, Meta};
 use crate::driver::{Driver, guarded};
 use crate::handler::{Handler, InitKind, UpgradeOptions};
 use crate::request::{Request, Response, StateMap};
+use crate::shutdown::Shutdown;
 use crate::stats::{Stats, Tally};
 use tracing::Instrument;
 
@@ -101,7 +101,7 @@ impl Default for Config {
 pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) state: Arc<StateMap>,
-    pub(crate) shutdown: CancellationToken,
+    pub(crate) shutdown: Shutdown,
     pub(crate) stats: Stats,
     /// Every connection's task, for graceful shutdown to wait on.
     pub(crate) tasks: TaskTracker,
@@ -321,7 +321,7 @@ impl Server {
             stats,
         } = self;
         let shared = Arc::new(Shared {
-            shutdown: CancellationToken::new(),
+            shutdown: Shutdown::default(),
             state: Arc::new(state),
             config,
             stats,
@@ -364,7 +364,7 @@ impl Server {
         }
         drop(listener);
         tasks.close();
-        shared.shutdown.cancel();
+        shared.shutdown.signal();
         // Connections close with 1001 and wait for the echo up to the close
         // timeout themselves; this bound covers the drain after it.
         let grace = shared.config.close_timeout * 2;

@@ -44,7 +44,6 @@ use std::time::Duration;
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 use ws_core::handshake;
 use ws_core::{Connection, Frame, ProtocolError, Role, Terminate};
 
@@ -53,6 +52,7 @@ use crate::driver::guarded;
 use crate::handler::{Handler, InitKind};
 use crate::request::{Request, Response, StateMap};
 use crate::server::{Config, Shared, driver, terminate};
+use crate::shutdown::Shutdown;
 
 /// Builds a [`Request`] for a test, as if a client had sent it.
 #[derive(Debug)]
@@ -138,7 +138,7 @@ pub struct Session<H: Handler> {
     pipe: DuplexStream,
     addr: Addr<H::Info>,
     task: JoinHandle<(H, Terminate)>,
-    shutdown: CancellationToken,
+    shutdown: Shutdown,
 }
 
 impl<H: Handler> Session<H> {
@@ -173,7 +173,7 @@ impl<H: Handler> Session<H> {
             protocol,
             peer: request.peer(),
         };
-        let shutdown = CancellationToken::new();
+        let shutdown = Shutdown::default();
         let shared = Arc::new(Shared {
             config: config.clone(),
             state: Arc::new(StateMap::default()),
@@ -273,7 +273,7 @@ impl<H: Handler> Session<H> {
 
     /// Starts a graceful server shutdown for this connection (close 1001).
     pub fn shutdown_server(&self) {
-        self.shutdown.cancel();
+        self.shutdown.signal();
     }
 
     /// Drops the client's side without a close frame, as a vanished peer.
