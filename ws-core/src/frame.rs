@@ -490,27 +490,52 @@ impl FrameHeader {
     /// Writes the header, always with the shortest length form: "the minimal
     /// number of bytes MUST be used to encode the length" (§5.2).
     pub fn encode(&self, dst: &mut impl BufMut) {
-        let first = u8::from(self.fin) << 7
+        // Assembled on the stack and written at once: one capacity check in
+        // `dst` instead of one per field, for every frame sent.
+        let mut header = [0u8; MAX_HEADER_LEN];
+        let len = self.encode_into(&mut header);
+        dst.put_slice(header.get(..len).unwrap_or_default());
+    }
+
+    /// Writes the header into `out`, returning its length.
+    fn encode_into(&self, out: &mut [u8; MAX_HEADER_LEN]) -> usize {
+        let [first, second, rest @ ..] = out;
+        *first = u8::from(self.fin) << 7
             | u8::from(self.rsv1) << 6
             | u8::from(self.rsv2) << 5
             | u8::from(self.rsv3) << 4
             | self.opcode.as_u8();
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
-        dst.put_u8(first);
-        match self.payload_len {
-            len @ 0..=125 => dst.put_u8(mask_bit | len as u8),
+        let len_bytes = match self.payload_len {
+            len @ 0..=125 => {
+                *second = mask_bit | len as u8;
+                0
+            }
             len @ 126..=0xFFFF => {
-                dst.put_u8(mask_bit | 126);
-                dst.put_u16(len as u16);
+                *second = mask_bit | 126;
+                copy_into(rest, &(len as u16).to_be_bytes())
             }
             len => {
-                dst.put_u8(mask_bit | 127);
-                dst.put_u64(len);
+                *second = mask_bit | 127;
+                copy_into(rest, &len.to_be_bytes())
             }
+        };
+        let key_bytes = match (self.mask, rest.get_mut(len_bytes..)) {
+            (Some(key), Some(after_len)) => copy_into(after_len, &key),
+            _ => 0,
+        };
+        2 + len_bytes + key_bytes
+    }
+}
+
+/// Copies `src` to the start of `dst`, returning how many bytes it wrote.
+fn copy_into(dst: &mut [u8], src: &[u8]) -> usize {
+    match dst.get_mut(..src.len()) {
+        Some(head) => {
+            head.copy_from_slice(src);
+            src.len()
         }
-        if let Some(key) = self.mask {
-            dst.put_slice(&key);
-        }
+        None => 0,
     }
 }
 

@@ -50,17 +50,21 @@ fn xor_lane(lane: &mut [u8], word: u64) {
 
 /// The key as seen from `offset` bytes into the payload.
 fn rotate_key(key: [u8; 4], offset: usize) -> [u8; 4] {
-    let mut rotated = key;
-    rotated.rotate_left(offset % 4);
-    rotated
+    // Starting n bytes in is the array rotated left by n: in little-endian
+    // order, the word rotated right by 8n bits (a single instruction).
+    let bits = 8 * (offset % 4) as u32;
+    u32::from_le_bytes(key).rotate_right(bits).to_le_bytes()
 }
 
 /// The byte-at-a-time definition of §5.3, kept as the reference the fast
 /// version is tested and benchmarked against.
 #[doc(hidden)]
 pub fn apply_mask_bytewise(data: &mut [u8], key: [u8; 4], offset: usize) {
-    let key = rotate_key(key, offset);
-    for (byte, key_byte) in data.iter_mut().zip(key.iter().cycle()) {
+    // "octet i of the transformed data is the XOR of octet i of the
+    // original data with octet at index i modulo 4 of the masking key",
+    // with i counted from the payload's start.
+    let key_bytes = key.iter().cycle().skip(offset % 4);
+    for (byte, key_byte) in data.iter_mut().zip(key_bytes) {
         *byte ^= key_byte;
     }
 }
