@@ -95,6 +95,15 @@ impl Buf for SendBuffer {
 
     fn advance(&mut self, mut cnt: usize) {
         assert!(cnt <= self.len, "advanced past the end of the send buffer");
+        if cnt == self.len {
+            // All written, the usual case: the open buffer is emptied where
+            // it stands rather than advanced, so the next frames are written
+            // over the same bytes without moving or reallocating anything.
+            self.segments.clear();
+            self.open.clear();
+            self.len = 0;
+            return;
+        }
         self.len -= cnt;
         while cnt > 0 {
             match self.segments.front_mut() {
