@@ -136,8 +136,6 @@ where
             mailbox_first: false,
             peer_closed: false,
             timer_polled: false,
-            // A connection that never receives anything holds no buffer.
-            input_released: true,
             read_chunk: MIN_READ_CHUNK,
             keepalive: keepalive.map(|(interval, pong_timeout)| {
                 Box::new(Keepalive {
@@ -220,7 +218,6 @@ where
             self.check_write_buffer();
             if self.run.hibernate && !self.conn.wants_write() {
                 self.conn.release_buffers();
-                self.run.input_released = true;
                 self.run.hibernate = false;
                 self.run.read_chunk = MIN_READ_CHUNK;
                 return Step::Hibernate;
@@ -314,7 +311,6 @@ where
             stream: &mut self.stream,
             conn: &mut self.conn,
             tally: &mut run.tally,
-            input_released: run.input_released,
         };
         if let Poll::Ready(wake) = poll_io(cx, io, read_chunk, drained_at) {
             return Poll::Ready(match wake {
@@ -340,7 +336,6 @@ where
                 return Some(self.run.ending.take().unwrap_or(Terminate::Closed));
             }
             Wake::Read(n) => {
-                self.run.input_released = false;
                 self.run.touch();
                 // Reads that fill the room they had ask for more next time.
                 if n >= self.run.read_chunk {
@@ -756,9 +751,6 @@ struct Run {
     /// Whether the timer was polled since it was last set, so it will wake
     /// the task that polled it.
     timer_polled: bool,
-    /// No input buffer is held (none yet, or hibernation released it): the
-    /// next read waits with a stack buffer instead of allocating one.
-    input_released: bool,
     /// Room to make in the input buffer for the next read.
     read_chunk: usize,
     /// Counters not yet added to the server's.
@@ -838,8 +830,6 @@ struct Io<'a, S> {
     stream: &'a mut S,
     conn: &'a mut Connection,
     tally: &'a mut Tally,
-    /// See [`Run::input_released`].
-    input_released: bool,
 }
 
 /// Writes queued bytes while waiting for input: returns when bytes were
@@ -859,7 +849,6 @@ where
         stream,
         conn,
         tally,
-        input_released,
     } = io;
     if let Poll::Ready(Err(error)) = poll_flush(cx, stream, conn, tally) {
         return Poll::Ready(IoWake::Error(error));
@@ -872,17 +861,21 @@ where
     };
     let wanted = conn.input_wanted();
     let input = conn.input_mut();
-    if input_released && input.capacity() == 0 {
-        // Hibernated, or nothing received yet: wait for data with a stack
-        // buffer, so an idle connection holds no read buffer; allocate
-        // once bytes arrive.
-        // (Only then: a buffer whose every byte was split off into
-        // messages also has no room left, and reserving reuses it.)
+    if input.capacity() == 0 {
+        // No buffer (none yet, or hibernation released it), or one whose
+        // every byte a large message took: wait for data with a stack
+        // buffer, so an idle connection holds no read buffer, and make
+        // room once bytes arrive. (Reading a large frame's header on its
+        // own before its payload also measured cheaper than one read of
+        // both, scenario d.)
         let mut first = [0u8; 512];
         let mut read_buf = ReadBuf::new(&mut first);
         return match Pin::new(&mut *stream).poll_read(cx, &mut read_buf) {
             Poll::Ready(Ok(())) => {
                 let read = read_buf.filled().len();
+                // A whole read chunk, not just these bytes: the reads that
+                // follow go into the room left, allocating nothing.
+                input.reserve(read_chunk.max(read));
                 input.extend_from_slice(read_buf.filled());
                 tally.bytes_in += read as u64;
                 Poll::Ready(IoWake::Read(read))
