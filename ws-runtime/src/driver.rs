@@ -62,7 +62,11 @@ fn panic_message(payload: Box<dyn Any + Send>) -> String {
 
 /// What the socket did.
 enum IoWake {
-    Read(usize),
+    /// Bytes were read; `filled`: as many as there was room for.
+    Read {
+        bytes: usize,
+        filled: bool,
+    },
     /// The send buffer drained below the low watermark.
     Drained,
     Error(io::Error),
@@ -70,8 +74,12 @@ enum IoWake {
 
 /// What woke the driver.
 enum Wake<I> {
-    /// Bytes were read (0: the peer closed its side).
-    Read(usize),
+    /// Bytes were read (0: the peer closed its side); `filled`: as many as
+    /// there was room for, so more may be waiting.
+    Read {
+        bytes: usize,
+        filled: bool,
+    },
     /// Writing caught up: reading may resume.
     Drained,
     Info(I),
@@ -314,7 +322,7 @@ where
         };
         if let Poll::Ready(wake) = poll_io(cx, io, read_chunk, drained_at) {
             return Poll::Ready(match wake {
-                IoWake::Read(n) => Wake::Read(n),
+                IoWake::Read { bytes, filled } => Wake::Read { bytes, filled },
                 IoWake::Drained => Wake::Drained,
                 IoWake::Error(error) => Wake::Io(error),
             });
@@ -328,17 +336,19 @@ where
     /// Handles what woke the connection; `Some` when it has ended.
     async fn on_wake(&mut self, wake: Wake<H::Info>) -> Option<Terminate> {
         match wake {
-            Wake::Read(0) => {
+            Wake::Read { bytes: 0, .. } => {
                 self.run.peer_closed = true;
                 self.shared.stats.flush(&mut self.run.tally);
                 // The peer closed TCP. Without its close frame that is
                 // Cowboy's `{error, closed}`, unless we were closing anyway.
                 return Some(self.run.ending.take().unwrap_or(Terminate::Closed));
             }
-            Wake::Read(n) => {
+            Wake::Read { filled, .. } => {
                 self.run.touch();
-                // Reads that fill the room they had ask for more next time.
-                if n >= self.run.read_chunk {
+                // Reads that fill the room they had ask for more next time:
+                // a busy connection reads in large gulps, one syscall for
+                // many messages.
+                if filled {
                     self.run.read_chunk = (self.run.read_chunk * 2).min(MAX_READ_CHUNK);
                 }
             }
@@ -878,7 +888,10 @@ where
                 input.reserve(read_chunk.max(read));
                 input.extend_from_slice(read_buf.filled());
                 tally.bytes_in += read as u64;
-                Poll::Ready(IoWake::Read(read))
+                Poll::Ready(IoWake::Read {
+                    bytes: read,
+                    filled: read == first.len(),
+                })
             }
             Poll::Ready(Err(error)) => Poll::Ready(IoWake::Error(error)),
             Poll::Pending => Poll::Pending,
@@ -887,16 +900,21 @@ where
     // Room for the rest of a large frame at once: pages of it the peer
     // never sends are never touched, so they cost address space, not memory.
     // Otherwise small messages are read into what is left of the room until
-    // a quarter remains: making room moves or reallocates the buffer, and
-    // doing it for every read would cost more than the reads.
+    // a quarter of a read chunk remains: making room moves or reallocates
+    // the buffer, and doing it for every read would cost more than the
+    // reads. A read that fills a small remainder grows the chunk (above).
     let room = input.capacity() - input.len();
     if room < wanted || room < read_chunk / 4 {
         input.reserve(read_chunk.max(wanted));
     }
+    let room = input.capacity() - input.len();
     match tokio_util::io::poll_read_buf(Pin::new(&mut *stream), cx, input) {
         Poll::Ready(Ok(read)) => {
             tally.bytes_in += read as u64;
-            Poll::Ready(IoWake::Read(read))
+            Poll::Ready(IoWake::Read {
+                bytes: read,
+                filled: read == room,
+            })
         }
         Poll::Ready(Err(error)) => Poll::Ready(IoWake::Error(error)),
         Poll::Pending => Poll::Pending,
