@@ -108,3 +108,82 @@ impl ShutdownWait for Watch<'_, '_> {
         polled
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::pin::pin;
+    use std::sync::atomic::AtomicUsize;
+    use std::task::Wake;
+
+    use super::*;
+
+    /// A waker that counts its wakes.
+    #[derive(Default)]
+    struct Counter(AtomicUsize);
+
+    impl Wake for Counter {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn wakes(counter: &Arc<Counter>) -> usize {
+        counter.0.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn a_watch_wakes_the_task_that_polled_it_and_then_completes() {
+        let shutdown = Shutdown::default();
+        let cancelled = pin!(shutdown.cancelled());
+        let mut watch = Watch::new(&shutdown, cancelled);
+        let counter = Arc::new(Counter::default());
+        let waker = Waker::from(Arc::clone(&counter));
+        let mut cx = Context::from_waker(&waker);
+        assert!(watch.poll_shutdown(&mut cx).is_pending());
+        assert!(watch.registered_with(&waker));
+        // Later polls with the same waker only read the flag.
+        assert!(watch.poll_shutdown(&mut cx).is_pending());
+        shutdown.signal();
+        assert_eq!(wakes(&counter), 1);
+        assert!(watch.poll_shutdown(&mut cx).is_ready());
+    }
+
+    #[test]
+    fn a_watch_polled_with_a_new_waker_wakes_that_one() {
+        let shutdown = Shutdown::default();
+        let cancelled = pin!(shutdown.cancelled());
+        let mut watch = Watch::new(&shutdown, cancelled);
+        let first = Arc::new(Counter::default());
+        let second = Arc::new(Counter::default());
+        let first_waker = Waker::from(Arc::clone(&first));
+        let second_waker = Waker::from(Arc::clone(&second));
+        assert!(
+            watch
+                .poll_shutdown(&mut Context::from_waker(&first_waker))
+                .is_pending()
+        );
+        assert!(!watch.registered_with(&second_waker));
+        assert!(
+            watch
+                .poll_shutdown(&mut Context::from_waker(&second_waker))
+                .is_pending()
+        );
+        assert!(watch.registered_with(&second_waker));
+        shutdown.signal();
+        assert_eq!(wakes(&second), 1, "the waker of the last poll is woken");
+    }
+
+    #[test]
+    fn a_watch_made_after_the_signal_is_ready_at_once() {
+        let shutdown = Shutdown::default();
+        shutdown.signal();
+        let cancelled = pin!(shutdown.cancelled());
+        let mut watch = Watch::new(&shutdown, cancelled);
+        let waker = Waker::from(Arc::new(Counter::default()));
+        assert!(
+            watch
+                .poll_shutdown(&mut Context::from_waker(&waker))
+                .is_ready()
+        );
+    }
+}
