@@ -272,8 +272,10 @@ where
         let closing = self.run.ending.is_some();
         // Woken with the waker the last wait registered everywhere: the
         // timer need not register it again (tokio's `Sleep` does on each
-        // poll); a load tells whether it fired.
-        let rewoken = shutdown.registered_with(cx.waker());
+        // poll); a load tells whether it fired. Not while closing: the
+        // shutdown is not polled then, so what it registered may be older
+        // than the timer's last poll.
+        let rewoken = !closing && shutdown.registered_with(cx.waker());
         let write_low = self.write_low();
         let (control, mailbox) = self.ctx.mailbox().parts();
         if !closing {
