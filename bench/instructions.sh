@@ -17,7 +17,7 @@
 # Environment:
 #   SCENARIOS  comma-separated subset of a,b,c,d,g      (default: a,b)
 #   SERVERS    comma-separated subset of lariat,sockudo,tungstenite,
-#              fastwebsockets,raw_tcp                    (default: all five)
+#              fastwebsockets,raw_tcp (not node)         (default: all five)
 #   SHORT, LONG  seconds of load of the two runs         (default: 3, 8)
 set -euo pipefail
 
@@ -82,14 +82,9 @@ measure() {
     echo "$messages $instructions"
 }
 
-supports() {
-    case "$1:$2" in
-        raw_tcp:a | raw_tcp:b) return 0 ;;
-        raw_tcp:*) return 1 ;;
-        tungstenite:g | fastwebsockets:g) return 1 ;;
-        *) return 0 ;;
-    esac
-}
+# Node is not measured here: its instructions are V8's, not a library's.
+# shellcheck source=bench/servers.sh
+source "$ROOT/bench/servers.sh"
 
 echo
 echo "| scenario | server | instructions per message | messages in the two runs |"

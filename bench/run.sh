@@ -76,19 +76,8 @@ for s in "${server_list[@]}"; do
     fi
 done
 
-supports() { # server scenario
-    case "$1:$2" in
-        raw_tcp:a | raw_tcp:b) return 0 ;;
-        raw_tcp:*) return 1 ;;
-        tungstenite:g | fastwebsockets:g) return 1 ;;
-        node:*) [ "$have_node" = 1 ] ;;
-        lariat:* | sockudo:* | tungstenite:* | fastwebsockets:*) return 0 ;;
-        *)
-            echo "unknown server $1" >&2
-            return 1
-            ;;
-    esac
-}
+# shellcheck source=bench/servers.sh
+source "$ROOT/bench/servers.sh"
 
 SERVER_PID=
 SERVER_ADDR=
