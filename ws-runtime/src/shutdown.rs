@@ -127,8 +127,17 @@ mod tests {
         }
     }
 
-    fn wakes(counter: &Arc<Counter>) -> usize {
-        counter.0.load(Ordering::SeqCst)
+    impl Counter {
+        fn wakes(&self) -> usize {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    /// A fresh waker and the count of its wakes.
+    fn counting_waker() -> (Arc<Counter>, Waker) {
+        let counter = Arc::new(Counter::default());
+        let waker = Waker::from(Arc::clone(&counter));
+        (counter, waker)
     }
 
     #[test]
@@ -136,15 +145,14 @@ mod tests {
         let shutdown = Shutdown::default();
         let cancelled = pin!(shutdown.cancelled());
         let mut watch = Watch::new(&shutdown, cancelled);
-        let counter = Arc::new(Counter::default());
-        let waker = Waker::from(Arc::clone(&counter));
+        let (counter, waker) = counting_waker();
         let mut cx = Context::from_waker(&waker);
         assert!(watch.poll_shutdown(&mut cx).is_pending());
         assert!(watch.registered_with(&waker));
         // Later polls with the same waker only read the flag.
         assert!(watch.poll_shutdown(&mut cx).is_pending());
         shutdown.signal();
-        assert_eq!(wakes(&counter), 1);
+        assert_eq!(counter.wakes(), 1);
         assert!(watch.poll_shutdown(&mut cx).is_ready());
     }
 
@@ -153,10 +161,8 @@ mod tests {
         let shutdown = Shutdown::default();
         let cancelled = pin!(shutdown.cancelled());
         let mut watch = Watch::new(&shutdown, cancelled);
-        let first = Arc::new(Counter::default());
-        let second = Arc::new(Counter::default());
-        let first_waker = Waker::from(Arc::clone(&first));
-        let second_waker = Waker::from(Arc::clone(&second));
+        let (_, first_waker) = counting_waker();
+        let (second, second_waker) = counting_waker();
         assert!(
             watch
                 .poll_shutdown(&mut Context::from_waker(&first_waker))
@@ -170,7 +176,7 @@ mod tests {
         );
         assert!(watch.registered_with(&second_waker));
         shutdown.signal();
-        assert_eq!(wakes(&second), 1, "the waker of the last poll is woken");
+        assert_eq!(second.wakes(), 1, "the waker of the last poll is woken");
     }
 
     #[test]
@@ -179,7 +185,7 @@ mod tests {
         shutdown.signal();
         let cancelled = pin!(shutdown.cancelled());
         let mut watch = Watch::new(&shutdown, cancelled);
-        let waker = Waker::from(Arc::new(Counter::default()));
+        let (_, waker) = counting_waker();
         assert!(
             watch
                 .poll_shutdown(&mut Context::from_waker(&waker))
