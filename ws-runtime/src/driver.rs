@@ -905,8 +905,12 @@ where
     // a quarter of a read chunk remains: making room moves or reallocates
     // the buffer, and doing it for every read would cost more than the
     // reads. A read that fills a small remainder grows the chunk (above).
+    // But once more than a read chunk is buffered (a large frame whose rest
+    // already fits), moving it would cost more than the reads it saves:
+    // scenario d made a 1 MiB copy into fresh pages per message that way.
     let room = input.capacity() - input.len();
-    if room < wanted || room < read_chunk / 4 {
+    let cheap_to_move = input.len() <= MAX_READ_CHUNK;
+    if room < wanted || (room < read_chunk / 4 && cheap_to_move) {
         input.reserve(read_chunk.max(wanted));
     }
     let room = input.capacity() - input.len();
@@ -920,5 +924,151 @@ where
         }
         Poll::Ready(Err(error)) => Poll::Ready(IoWake::Error(error)),
         Poll::Pending => Poll::Pending,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use std::task::Waker;
+
+    use ws_core::frame::FrameHeader;
+    use ws_core::mask::apply_mask;
+    use ws_core::{Config, OpCode, Role};
+
+    use super::*;
+
+    /// A peer whose bytes have all arrived: a read returns at most `chunk`
+    /// of them, as a socket returns a segment or two at a time; once they
+    /// are all read, reads wait. Writes are taken whole.
+    struct Arrived {
+        bytes: Vec<u8>,
+        read: usize,
+        chunk: usize,
+    }
+
+    impl AsyncRead for Arrived {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let rest = &self.bytes[self.read..];
+            if rest.is_empty() {
+                return Poll::Pending;
+            }
+            let taken = rest.len().min(self.chunk).min(buf.remaining());
+            buf.put_slice(&rest[..taken]);
+            self.read += taken;
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl AsyncWrite for Arrived {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// One masked binary frame carrying `payload`, as a client sends it.
+    fn client_binary_frame(payload: &[u8]) -> Vec<u8> {
+        let key = [0x12, 0x34, 0x56, 0x78];
+        let mut frame = Vec::new();
+        FrameHeader::new(OpCode::Binary, payload.len(), Some(key)).encode(&mut frame);
+        let header_len = frame.len();
+        frame.extend_from_slice(payload);
+        apply_mask(&mut frame[header_len..], key, 0);
+        frame
+    }
+
+    /// Scenario d's regression: at the end of a 1 MiB frame, with its rest
+    /// fitting the buffer but less than a quarter of a read chunk of room
+    /// beyond, the runtime made room anyway and so moved the whole buffered
+    /// megabyte into a fresh allocation, for every message. Now a large
+    /// frame stays where its first payload bytes were read, and the next
+    /// one, once the previous payload is dropped, is read into the same
+    /// allocation. Reads of one loopback segment (1448 B) and of 64 KiB.
+    #[test]
+    fn large_frames_stay_in_place_and_reuse_one_buffer() {
+        for segment in [1448, MAX_READ_CHUNK] {
+            read_large_frames(segment);
+        }
+    }
+
+    fn read_large_frames(segment: usize) {
+        const MESSAGE: usize = 1 << 20;
+        const MESSAGES: usize = 4;
+        let payload: Vec<u8> = (0..MESSAGE).map(|i| (i % 251) as u8).collect();
+        let mut stream = Arrived {
+            bytes: client_binary_frame(&payload).repeat(MESSAGES),
+            read: 0,
+            chunk: segment,
+        };
+        let mut conn = Connection::new(
+            Role::Server,
+            Config {
+                max_frame_size: MESSAGE,
+                max_message_size: MESSAGE,
+                ..Config::default()
+            },
+        );
+        let mut tally = Tally::default();
+        let mut cx = Context::from_waker(Waker::noop());
+        // Per message: where its payload was after each read, header decoded.
+        let mut payload_at: Vec<Vec<*const u8>> = vec![Vec::new()];
+        let mut received = 0;
+        while received < MESSAGES {
+            let io = Io {
+                stream: &mut stream,
+                conn: &mut conn,
+                tally: &mut tally,
+            };
+            let wake = poll_io(&mut cx, io, Some(MAX_READ_CHUNK), None);
+            assert!(
+                matches!(wake, Poll::Ready(IoWake::Read { .. })),
+                "a read of bytes that have arrived"
+            );
+            match conn.poll_frame().expect("a valid frame") {
+                None if conn.input_wanted() > 0 => {
+                    payload_at[received].push(conn.input_mut().as_ptr());
+                }
+                None => {}
+                Some(Frame::Binary(data)) => {
+                    assert!(data[..] == payload[..], "message {received} changed");
+                    payload_at[received].push(data.as_ptr());
+                    received += 1;
+                    payload_at.push(Vec::new());
+                }
+                Some(other) => panic!("unexpected frame {other:?}"),
+            }
+        }
+        // The first message is moved once, from the first read's room into
+        // room for the whole frame; after that nothing moves.
+        let first = payload_at[0].last().copied();
+        for (message, places) in payload_at[..MESSAGES].iter().enumerate() {
+            let moves = places.windows(2).filter(|pair| pair[0] != pair[1]).count();
+            let allowed = usize::from(message == 0);
+            assert!(
+                moves <= allowed,
+                "{segment} B reads: message {message}'s payload moved {moves} times while it was read"
+            );
+            assert_eq!(
+                places.last().copied(),
+                first,
+                "{segment} B reads: message {message} was not read into the first one's buffer"
+            );
+        }
     }
 }
