@@ -1,6 +1,6 @@
 //! Throughput of ws-core's hot paths: unmasking, decoding client frames,
 //! UTF-8 validation and encoding server frames, each at 16 B, 1 KiB, 64 KiB
-//! and 1 MiB payloads.
+//! and 1 MiB payloads; and the server's side of one opening handshake.
 //!
 //! Run with `cargo bench -p ws-core` (about two minutes); add a filter such as
 //! `cargo bench -p ws-core -- decode` for one group.
@@ -20,6 +20,9 @@ use std::time::Duration;
 use bytes::{Buf, Bytes};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ws_core::frame::{FrameHeader, OpCode};
+use ws_core::handshake::{
+    DEFAULT_MAX_HEAD_SIZE, parse_request, switching_protocols, validate_upgrade,
+};
 use ws_core::mask::{apply_mask, apply_mask_bytewise};
 use ws_core::utf8::Utf8Validator;
 use ws_core::{Config, Connection, Frame, Role, Text};
@@ -193,9 +196,43 @@ fn encode(c: &mut Criterion) {
     group.finish();
 }
 
+/// The server's work on one upgrade request, as a browser sends it: parse
+/// the head, validate it (RFC 6455 §4.2.1), and write the 101 with the
+/// accept key (§4.2.2), the subprotocol and permessage-deflate.
+fn handshake(c: &mut Criterion) {
+    let request = b"GET /chat?room=1 HTTP/1.1\r\n\
+        Host: server.example.com\r\n\
+        Connection: Upgrade\r\n\
+        Pragma: no-cache\r\n\
+        Cache-Control: no-cache\r\n\
+        User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36\r\n\
+        Upgrade: websocket\r\n\
+        Origin: https://server.example.com\r\n\
+        Sec-WebSocket-Version: 13\r\n\
+        Accept-Encoding: gzip, deflate, br\r\n\
+        Accept-Language: en-US,en;q=0.9\r\n\
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+        Sec-WebSocket-Protocol: chat, superchat\r\n\
+        Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n";
+    c.bench_function("handshake/browser_request", |b| {
+        b.iter(|| {
+            let (req, _) = parse_request(black_box(request), DEFAULT_MAX_HEAD_SIZE)
+                .unwrap()
+                .unwrap();
+            let upgrade = validate_upgrade(&req).unwrap();
+            black_box(switching_protocols(
+                &upgrade.key,
+                upgrade.protocols.first().map(String::as_str),
+                Some("permessage-deflate"),
+                &[],
+            ))
+        });
+    });
+}
+
 criterion_group! {
     name = benches;
     config = settings();
-    targets = unmask, decode, decode_text, utf8, encode
+    targets = unmask, decode, decode_text, utf8, encode, handshake
 }
 criterion_main!(benches);

@@ -69,10 +69,23 @@ pub const SUPPORTED_VERSIONS: &str = "13, 8, 7";
 /// );
 /// ```
 pub fn accept_key(key: &[u8]) -> String {
+    let mut accept = [0u8; ACCEPT_LEN];
+    put_accept_key(key, &mut accept).to_owned()
+}
+
+/// The length of a `Sec-WebSocket-Accept` value: base64 of a 20-byte SHA-1.
+const ACCEPT_LEN: usize = 28;
+
+/// [`accept_key`] written into `out`, without allocating.
+fn put_accept_key<'a>(key: &[u8], out: &'a mut [u8; ACCEPT_LEN]) -> &'a str {
     let mut hasher = Sha1::new();
     hasher.update(key);
     hasher.update(GUID.as_bytes());
-    STANDARD.encode(hasher.finalize())
+    let written = STANDARD
+        .encode_slice(hasher.finalize(), out)
+        .unwrap_or_default();
+    // Base64 output is ASCII.
+    std::str::from_utf8(out.get(..written).unwrap_or_default()).unwrap_or_default()
 }
 
 /// Encodes a 16-byte nonce as a `Sec-WebSocket-Key` value (RFC 6455 §4.1
@@ -389,9 +402,12 @@ impl Request {
     /// Every value of the header field `name`, in order, for fields that may
     /// be repeated (RFC 7230 §3.2.2), e.g. `Sec-WebSocket-Protocol`.
     pub fn headers(&self, name: &str) -> impl Iterator<Item = &[u8]> {
-        self.all_headers()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value)
+        // Names compared as bytes: a handshake looks up a dozen fields, and
+        // making each name a `str` first cost more than the comparisons.
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.of(&self.head).eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, value)| value.of(&self.head))
     }
 
     /// The number of header fields (repeated fields counted each time).
@@ -746,10 +762,12 @@ pub fn validate_upgrade(req: &Request) -> Result<Upgrade, HandshakeError> {
 /// A `Sec-WebSocket-Key` must be base64 (with padding) of exactly 16 bytes,
 /// which is always 24 characters.
 fn is_valid_key(key: &str) -> bool {
+    // 24 base64 characters decode to at most 18 bytes.
+    let mut decoded = [0u8; 18];
     key.len() == 24
         && STANDARD
-            .decode(key)
-            .is_ok_and(|decoded| decoded.len() == 16)
+            .decode_slice(key, &mut decoded)
+            .is_ok_and(|len| len == 16)
 }
 
 /// Whether any of the comma-separated lists in `values` contains `token`
@@ -1101,6 +1119,38 @@ fn is_safe_value(value: &str) -> bool {
         .all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
+/// `n` in decimal, without the `String` that `to_string` would allocate.
+fn put_decimal(out: &mut Vec<u8>, n: usize) {
+    use std::io::Write as _;
+    // Writing to a `Vec` cannot fail.
+    let _ = write!(out, "{n}");
+}
+
+/// `HTTP/1.1 {status} {reason}` and its line end; `status` has three digits.
+fn put_status_line(out: &mut Vec<u8>, status: u16) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    put_decimal(out, status.into());
+    out.push(b' ');
+    out.extend_from_slice(reason_phrase(status).as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes the caller's header fields that are safe to write: the name a
+/// token, the value without CR, LF or other controls, and no framing
+/// (`Content-Length`, `Transfer-Encoding`), which [`response`] writes itself.
+fn put_safe_headers<'a>(out: &mut Vec<u8>, headers: impl Iterator<Item = (&'a str, &'a str)>) {
+    for (name, value) in headers {
+        if !is_token(name)
+            || !is_safe_value(value)
+            || name.eq_ignore_ascii_case("content-length")
+            || name.eq_ignore_ascii_case("transfer-encoding")
+        {
+            continue;
+        }
+        put_header(out, name, value);
+    }
+}
+
 fn put_header(out: &mut Vec<u8>, name: &str, value: &str) {
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b": ");
@@ -1150,23 +1200,12 @@ pub fn response(status: u16, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
             .saturating_add(headers_len)
             .saturating_add(if bodyless { 0 } else { body.len() }),
     );
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(status.to_string().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(reason_phrase(status).as_bytes());
-    out.extend_from_slice(b"\r\n");
-    for &(name, value) in headers {
-        if !is_token(name)
-            || !is_safe_value(value)
-            || name.eq_ignore_ascii_case("content-length")
-            || name.eq_ignore_ascii_case("transfer-encoding")
-        {
-            continue;
-        }
-        put_header(&mut out, name, value);
-    }
+    put_status_line(&mut out, status);
+    put_safe_headers(&mut out, headers.iter().copied());
     if !bodyless {
-        put_header(&mut out, "Content-Length", &body.len().to_string());
+        out.extend_from_slice(b"Content-Length: ");
+        put_decimal(&mut out, body.len());
+        out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
     if !bodyless {
@@ -1218,23 +1257,41 @@ pub fn switching_protocols(
         "sec-websocket-protocol",
         "sec-websocket-extensions",
     ];
-    let accept = accept_key(upgrade_key.as_bytes());
-    let mut headers: Vec<(&str, &str)> = Vec::with_capacity(5 + extra_headers.len());
-    headers.push(("Upgrade", "websocket"));
-    headers.push(("Connection", "Upgrade"));
-    headers.push(("Sec-WebSocket-Accept", &accept));
-    if let Some(protocol) = protocol.filter(|p| is_token(p)) {
-        headers.push(("Sec-WebSocket-Protocol", protocol));
-    }
-    if let Some(extensions) = extensions.filter(|e| !trim_ows(e).is_empty() && is_safe_value(e)) {
-        headers.push(("Sec-WebSocket-Extensions", extensions));
-    }
-    headers.extend(
-        extra_headers
-            .iter()
-            .filter(|(name, _)| !RESERVED.iter().any(|r| name.eq_ignore_ascii_case(r))),
+    let mut accept = [0u8; ACCEPT_LEN];
+    let accept = put_accept_key(upgrade_key.as_bytes(), &mut accept);
+    let protocol = protocol.filter(|p| is_token(p));
+    let extensions = extensions.filter(|e| !trim_ows(e).is_empty() && is_safe_value(e));
+    let extra_headers = extra_headers
+        .iter()
+        .copied()
+        .filter(|(name, _)| !RESERVED.iter().any(|r| name.eq_ignore_ascii_case(r)));
+    let mut out = Vec::with_capacity(
+        256usize
+            .saturating_add(protocol.map_or(0, str::len))
+            .saturating_add(extensions.map_or(0, str::len))
+            .saturating_add(
+                extra_headers
+                    .clone()
+                    .map(|(n, v)| n.len().saturating_add(v.len()).saturating_add(4))
+                    .fold(0, usize::saturating_add),
+            ),
     );
-    response(101, &headers, &[])
+    // The fields this function writes are written as they are: their names
+    // are tokens, and their values constants or checked above.
+    put_status_line(&mut out, 101);
+    put_header(&mut out, "Upgrade", "websocket");
+    put_header(&mut out, "Connection", "Upgrade");
+    put_header(&mut out, "Sec-WebSocket-Accept", accept);
+    if let Some(protocol) = protocol {
+        put_header(&mut out, "Sec-WebSocket-Protocol", protocol);
+    }
+    if let Some(extensions) = extensions {
+        put_header(&mut out, "Sec-WebSocket-Extensions", extensions);
+    }
+    put_safe_headers(&mut out, extra_headers);
+    // A 101 has no content, so no Content-Length (RFC 9110 §8.6).
+    out.extend_from_slice(b"\r\n");
+    out
 }
 
 /// Builds the answer to a refused handshake: status
@@ -1846,8 +1903,10 @@ mod tests {
     fn key_must_decode_to_exactly_16_bytes() {
         let fifteen = STANDARD.encode([7u8; 15]);
         let seventeen = STANDARD.encode([7u8; 17]);
+        let eighteen = STANDARD.encode([7u8; 18]);
         assert_eq!(seventeen.len(), 24);
-        for bad in [fifteen.as_str(), seventeen.as_str()] {
+        assert_eq!(eighteen.len(), 24);
+        for bad in [fifteen.as_str(), seventeen.as_str(), eighteen.as_str()] {
             assert_eq!(
                 with(&[("Sec-WebSocket-Key", Some(bad))]).unwrap_err(),
                 HandshakeError::BadKey,
