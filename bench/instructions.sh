@@ -15,7 +15,8 @@
 # counted; `bench/run.sh` measures the whole.
 #
 # Environment:
-#   SCENARIOS  comma-separated subset of a,b,c,d,g      (default: a,b)
+#   SCENARIOS  comma-separated subset of a,b,c,d,e,g    (default: a,b;
+#              in e a message is a whole handshake)
 #   SERVERS    comma-separated subset of lariat,sockudo,tungstenite,
 #              fastwebsockets,raw_tcp (not node)         (default: all five)
 #   SHORT, LONG  seconds of load of the two runs         (default: 3, 8)
