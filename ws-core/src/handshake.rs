@@ -694,27 +694,27 @@ pub fn validate_upgrade(req: &Request) -> Result<Upgrade, HandshakeError> {
     if !req.path().starts_with('/') {
         return Err(HandshakeError::BadRequestTarget);
     }
+    let fields = HandshakeFields::of(req);
     // §4.2.1 item 2.
-    match req.headers("host").count() {
+    match fields.hosts {
         0 => return Err(HandshakeError::MissingHost),
         1 => {}
         _ => return Err(HandshakeError::DuplicateHost),
     }
     // §4.2.1 item 3.
-    if req.header("upgrade").is_none() {
+    if !fields.upgrade_present {
         return Err(HandshakeError::MissingUpgrade);
     }
-    if !has_token(req.headers("upgrade"), "websocket") {
+    if !fields.upgrade_websocket {
         return Err(HandshakeError::NotUpgrade);
     }
     // §4.2.1 item 4.
-    if !has_token(req.headers("connection"), "upgrade") {
+    if !fields.connection_upgrade {
         return Err(HandshakeError::MissingConnectionUpgrade);
     }
     // §4.2.1 item 5.
-    let mut keys = req.headers("sec-websocket-key");
-    let key = match (keys.next(), keys.next()) {
-        (Some(key), None) => key,
+    let key = match fields.keys {
+        Occurrences::Once(key) => key,
         _ => return Err(HandshakeError::BadKey),
     };
     let key = std::str::from_utf8(key).map_err(|_| HandshakeError::BadKey)?;
@@ -722,13 +722,12 @@ pub fn validate_upgrade(req: &Request) -> Result<Upgrade, HandshakeError> {
         return Err(HandshakeError::BadKey);
     }
     // §4.2.1 item 6; §4.2.2 item 4 for the answer.
-    let mut versions = req.headers("sec-websocket-version");
-    let version = match (versions.next(), versions.next()) {
-        (None, _) => return Err(HandshakeError::UnsupportedVersion(None)),
-        (Some(b"13"), None) => 13,
-        (Some(b"8"), None) => 8,
-        (Some(b"7"), None) => 7,
-        (Some(value), _) => {
+    let version = match fields.versions {
+        Occurrences::Absent => return Err(HandshakeError::UnsupportedVersion(None)),
+        Occurrences::Once(b"13") => 13,
+        Occurrences::Once(b"8") => 8,
+        Occurrences::Once(b"7") => 7,
+        Occurrences::Once(value) | Occurrences::Repeated(value) => {
             let shown = value.get(..32).unwrap_or(value);
             return Err(HandshakeError::UnsupportedVersion(Some(
                 String::from_utf8_lossy(shown).into_owned(),
@@ -736,27 +735,102 @@ pub fn validate_upgrade(req: &Request) -> Result<Upgrade, HandshakeError> {
         }
     };
     // §4.2.1 item 8.
-    let protocols = req
-        .headers("sec-websocket-protocol")
-        .filter_map(|line| std::str::from_utf8(line).ok())
-        .flat_map(|line| line.split(','))
-        .map(trim_ows)
-        .filter(|p| is_token(p))
-        .map(str::to_owned)
-        .collect();
+    let protocols = if fields.protocol_lines {
+        req.headers("sec-websocket-protocol")
+            .filter_map(|line| std::str::from_utf8(line).ok())
+            .flat_map(|line| line.split(','))
+            .map(trim_ows)
+            .filter(|p| is_token(p))
+            .map(str::to_owned)
+            .collect()
+    } else {
+        Vec::new()
+    };
     // §4.2.1 item 9: a bad line is declined, not fatal (see the doc above).
-    let extensions = req
-        .headers("sec-websocket-extensions")
-        .filter_map(|line| std::str::from_utf8(line).ok())
-        .filter_map(|line| parse_extensions(line).ok())
-        .flatten()
-        .collect();
+    let extensions = if fields.extension_lines {
+        req.headers("sec-websocket-extensions")
+            .filter_map(|line| std::str::from_utf8(line).ok())
+            .filter_map(|line| parse_extensions(line).ok())
+            .flatten()
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(Upgrade {
         key: key.to_owned(),
         version,
         protocols,
         extensions,
     })
+}
+
+/// How often a header field that must appear once was sent, with its first
+/// value.
+#[derive(Clone, Copy)]
+enum Occurrences<'a> {
+    Absent,
+    Once(&'a [u8]),
+    Repeated(&'a [u8]),
+}
+
+impl<'a> Occurrences<'a> {
+    fn add(self, value: &'a [u8]) -> Occurrences<'a> {
+        match self {
+            Occurrences::Absent => Occurrences::Once(value),
+            Occurrences::Once(first) | Occurrences::Repeated(first) => Occurrences::Repeated(first),
+        }
+    }
+}
+
+/// What [`validate_upgrade`] needs from the header fields, gathered in one
+/// pass: a handshake would otherwise scan every field once per name it
+/// looks up, and browsers send a dozen fields.
+struct HandshakeFields<'a> {
+    hosts: usize,
+    upgrade_present: bool,
+    upgrade_websocket: bool,
+    connection_upgrade: bool,
+    keys: Occurrences<'a>,
+    versions: Occurrences<'a>,
+    protocol_lines: bool,
+    extension_lines: bool,
+}
+
+impl<'a> HandshakeFields<'a> {
+    fn of(req: &'a Request) -> HandshakeFields<'a> {
+        let mut fields = HandshakeFields {
+            hosts: 0,
+            upgrade_present: false,
+            upgrade_websocket: false,
+            connection_upgrade: false,
+            keys: Occurrences::Absent,
+            versions: Occurrences::Absent,
+            protocol_lines: false,
+            extension_lines: false,
+        };
+        for &(name, value) in &req.headers {
+            let (name, value) = (name.of(&req.head), value.of(&req.head));
+            // Field names are case-insensitive (RFC 7230 §3.2).
+            let is = |wanted: &str| name.eq_ignore_ascii_case(wanted.as_bytes());
+            if is("host") {
+                fields.hosts += 1;
+            } else if is("upgrade") {
+                fields.upgrade_present = true;
+                fields.upgrade_websocket |= has_token(value, "websocket");
+            } else if is("connection") {
+                fields.connection_upgrade |= has_token(value, "upgrade");
+            } else if is("sec-websocket-key") {
+                fields.keys = fields.keys.add(value);
+            } else if is("sec-websocket-version") {
+                fields.versions = fields.versions.add(value);
+            } else if is("sec-websocket-protocol") {
+                fields.protocol_lines = true;
+            } else if is("sec-websocket-extensions") {
+                fields.extension_lines = true;
+            }
+        }
+        fields
+    }
 }
 
 /// A `Sec-WebSocket-Key` must be base64 (with padding) of exactly 16 bytes,
@@ -770,11 +844,11 @@ fn is_valid_key(key: &str) -> bool {
             .is_ok_and(|len| len == 16)
 }
 
-/// Whether any of the comma-separated lists in `values` contains `token`
-/// (ASCII case-insensitive), e.g. `keep-alive, Upgrade` contains `upgrade`.
-fn has_token<'a>(values: impl Iterator<Item = &'a [u8]>, token: &str) -> bool {
-    values
-        .flat_map(|value| value.split(|&b| b == b','))
+/// Whether the comma-separated list `value` contains `token` (ASCII
+/// case-insensitive), e.g. `keep-alive, Upgrade` contains `upgrade`.
+fn has_token(value: &[u8], token: &str) -> bool {
+    value
+        .split(|&b| b == b',')
         .any(|element| trim_ows_bytes(element).eq_ignore_ascii_case(token.as_bytes()))
 }
 
@@ -1468,10 +1542,10 @@ pub fn parse_response(
     if values("upgrade").next().is_none() {
         return Err(HandshakeError::MissingUpgrade);
     }
-    if !has_token(values("upgrade"), "websocket") {
+    if !values("upgrade").any(|value| has_token(value, "websocket")) {
         return Err(HandshakeError::NotUpgrade);
     }
-    if !has_token(values("connection"), "upgrade") {
+    if !values("connection").any(|value| has_token(value, "upgrade")) {
         return Err(HandshakeError::MissingConnectionUpgrade);
     }
     let mut accepts = values("sec-websocket-accept");
