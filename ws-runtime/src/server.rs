@@ -502,20 +502,7 @@ fn is_head(method: &str) -> bool {
 ///   behind the upgrade request) are in its receive buffer, or still
 ///   arrive, makes the kernel answer with a reset, which may destroy the
 ///   answer before the client has read it.
-///
-/// Boxed: the futures that await it (the handshake's) would otherwise carry
-/// its state, about 400 B, in their own, and tokio copies a task's future
-/// each time it moves it or changes its stage, on every upgrade.
-fn answer_and_close(
-    stream: TcpStream,
-    answer: Vec<u8>,
-    to_head: bool,
-    shared: &Shared,
-) -> Pin<Box<impl Future<Output = ()> + Send + '_>> {
-    Box::pin(write_answer_and_close(stream, answer, to_head, shared))
-}
-
-async fn write_answer_and_close(
+async fn answer_and_close(
     mut stream: TcpStream,
     mut answer: Vec<u8>,
     to_head: bool,
