@@ -421,6 +421,25 @@ impl Connection {
                     let len = self.check_header(&header)?;
                     self.input.advance(header_len);
                     let stream_utf8 = self.starts_text_stream(&header, len);
+                    if self.input.len() >= len {
+                        // The whole payload is buffered already, as small
+                        // frames usually are: the same steps as the payload
+                        // state below (unmask, validate, complete), without
+                        // storing that state and reading it back.
+                        let mut payload = self.input.split_to(len);
+                        if let Some(key) = header.mask {
+                            apply_mask(&mut payload, key, 0);
+                        }
+                        if stream_utf8 {
+                            self.utf8
+                                .feed(&payload)
+                                .map_err(|_| ProtocolError::InvalidUtf8)?;
+                        }
+                        if let Some(frame) = self.complete_frame(header, payload, stream_utf8)? {
+                            return Ok(Some(frame));
+                        }
+                        continue;
+                    }
                     self.decode = Decode::Payload {
                         header,
                         len,
