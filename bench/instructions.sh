@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # User-space instructions per message of each echo server, counted by
-# valgrind's callgrind: a figure that, unlike CPU time on a shared or
-# virtual machine, hardly moves from run to run, so it can judge a change
-# to lariat's code path worth a few percent.
+# valgrind's callgrind: a figure that moves much less than CPU time on a
+# shared or virtual machine (though the connections ready per event-loop
+# turn still vary with timing; see bench/README.md).
 #
 #   bench/instructions.sh
 #   SCENARIOS=b SERVERS=lariat,fastwebsockets bench/instructions.sh
