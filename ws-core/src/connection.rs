@@ -427,14 +427,8 @@ impl Connection {
                         // state below (unmask, validate, complete), without
                         // storing that state and reading it back.
                         let mut payload = self.input.split_to(len);
-                        if let Some(key) = header.mask {
-                            apply_mask(&mut payload, key, 0);
-                        }
-                        if stream_utf8 {
-                            self.utf8
-                                .feed(&payload)
-                                .map_err(|_| ProtocolError::InvalidUtf8)?;
-                        }
+                        let utf8 = stream_utf8.then_some(&mut self.utf8);
+                        unmask_and_validate(&mut payload, header.mask, 0, utf8)?;
                         if let Some(frame) = self.complete_frame(header, payload, stream_utf8)? {
                             return Ok(Some(frame));
                         }
@@ -455,14 +449,8 @@ impl Connection {
                 } => {
                     let available = self.input.len().min(len);
                     if let Some(fresh) = self.input.get_mut(processed..available) {
-                        if let Some(key) = header.mask {
-                            apply_mask(fresh, key, processed);
-                        }
-                        if stream_utf8 {
-                            self.utf8
-                                .feed(fresh)
-                                .map_err(|_| ProtocolError::InvalidUtf8)?;
-                        }
+                        let utf8 = stream_utf8.then_some(&mut self.utf8);
+                        unmask_and_validate(fresh, header.mask, processed, utf8)?;
                         self.decode = Decode::Payload {
                             header,
                             len,
@@ -838,6 +826,26 @@ impl Connection {
         x ^= x << 17;
         self.mask_state = x;
         ((x >> 32) as u32).to_ne_bytes()
+    }
+}
+
+/// Unmasks payload bytes that start `offset` bytes into their frame (§5.3)
+/// and, for text validated as it arrives, feeds them to the validator so an
+/// invalid byte fails at once (§8.1).
+fn unmask_and_validate(
+    fresh: &mut [u8],
+    mask: Option<[u8; 4]>,
+    offset: usize,
+    utf8: Option<&mut Utf8Validator>,
+) -> Result<(), ProtocolError> {
+    if let Some(key) = mask {
+        apply_mask(fresh, key, offset);
+    }
+    match utf8 {
+        Some(validator) => validator
+            .feed(fresh)
+            .map_err(|_| ProtocolError::InvalidUtf8),
+        None => Ok(()),
     }
 }
 
