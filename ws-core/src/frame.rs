@@ -490,21 +490,32 @@ impl FrameHeader {
     /// Writes the header, always with the shortest length form: "the minimal
     /// number of bytes MUST be used to encode the length" (§5.2).
     pub fn encode(&self, dst: &mut impl BufMut) {
+        if self.mask.is_none() && self.payload_len <= 125 {
+            // Most frames a server sends: no key, a 7-bit length. Two bytes
+            // of fixed size are one store, not a call to `memcpy`.
+            dst.put_slice(&[self.first_byte(), self.payload_len as u8]);
+            return;
+        }
         // Assembled on the stack and written at once: one capacity check in
-        // `dst` instead of one per field, for every frame sent.
+        // `dst` instead of one per field.
         let mut header = [0u8; MAX_HEADER_LEN];
         let len = self.encode_into(&mut header);
         dst.put_slice(header.get(..len).unwrap_or_default());
     }
 
-    /// Writes the header into `out`, returning its length.
-    fn encode_into(&self, out: &mut [u8; MAX_HEADER_LEN]) -> usize {
-        let [first, second, rest @ ..] = out;
-        *first = u8::from(self.fin) << 7
+    /// FIN, RSV1-3 and the opcode (§5.2).
+    fn first_byte(&self) -> u8 {
+        u8::from(self.fin) << 7
             | u8::from(self.rsv1) << 6
             | u8::from(self.rsv2) << 5
             | u8::from(self.rsv3) << 4
-            | self.opcode.as_u8();
+            | self.opcode.as_u8()
+    }
+
+    /// Writes the header into `out`, returning its length.
+    fn encode_into(&self, out: &mut [u8; MAX_HEADER_LEN]) -> usize {
+        let [first, second, rest @ ..] = out;
+        *first = self.first_byte();
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
         let len_bytes = match self.payload_len {
             len @ 0..=125 => {

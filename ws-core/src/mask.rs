@@ -20,9 +20,10 @@
 /// ```
 pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
     let key = rotate_key(key, offset);
-    let word = u64::from_ne_bytes([
-        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
-    ]);
+    // The key twice over, built from one 32-bit load: both halves are equal,
+    // so the word is the same in either byte order.
+    let half = u64::from(u32::from_ne_bytes(key));
+    let word = half << 32 | half;
     // Each chunk starts a multiple of 32 bytes in, so the key phase is the same
     // at the start of every chunk and of the tail.
     let mut chunks = data.chunks_exact_mut(32);
@@ -36,7 +37,22 @@ pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
     for lane in &mut lanes {
         xor_lane(lane, word);
     }
-    for (byte, key_byte) in lanes.into_remainder().iter_mut().zip(key.iter().cycle()) {
+    // Fewer than 8 bytes left, still in phase with the key: four at once,
+    // then the last few one by one.
+    let rest = lanes.into_remainder();
+    let bytes = if rest.len() >= 4 {
+        let (quad, bytes) = rest.split_at_mut(4);
+        xor_bytes(quad, key);
+        bytes
+    } else {
+        rest
+    };
+    xor_bytes(bytes, key);
+}
+
+/// XORs up to four bytes with the key's first bytes.
+fn xor_bytes(bytes: &mut [u8], key: [u8; 4]) {
+    for (byte, key_byte) in bytes.iter_mut().zip(key) {
         *byte ^= key_byte;
     }
 }

@@ -199,9 +199,13 @@ where
         let mut shutdown = Watch::new(&shared.shutdown, cancelled);
         if !self.run.opened {
             self.run.opened = true;
-            let call = guarded(self.handler.open(&mut self.ctx));
-            let opened =
-                while_writing(call, &mut self.stream, &mut self.conn, &mut self.run.tally).await;
+            let opened = while_writing(
+                pin!(guarded(self.handler.open(&mut self.ctx))),
+                &mut self.stream,
+                &mut self.conn,
+                &mut self.run.tally,
+            )
+            .await;
             self.handle_reply(opened);
         }
         if let Some(wake) = resumed
@@ -388,9 +392,13 @@ where
     }
 
     async fn call_info(&mut self, msg: H::Info) {
-        let call = guarded(self.handler.info(msg, &mut self.ctx));
-        let reply =
-            while_writing(call, &mut self.stream, &mut self.conn, &mut self.run.tally).await;
+        let reply = while_writing(
+            pin!(guarded(self.handler.info(msg, &mut self.ctx))),
+            &mut self.stream,
+            &mut self.conn,
+            &mut self.run.tally,
+        )
+        .await;
         self.handle_reply(reply);
     }
 
@@ -524,10 +532,13 @@ where
                 // Once closing, incoming frames only complete the handshake.
                 _ if self.run.ending.is_some() => {}
                 frame => {
-                    let call = guarded(self.handler.handle(frame, &mut self.ctx));
-                    let reply =
-                        while_writing(call, &mut self.stream, &mut self.conn, &mut self.run.tally)
-                            .await;
+                    let reply = while_writing(
+                        pin!(guarded(self.handler.handle(frame, &mut self.ctx))),
+                        &mut self.stream,
+                        &mut self.conn,
+                        &mut self.run.tally,
+                    )
+                    .await;
                     self.handle_reply(reply);
                 }
             }
@@ -656,9 +667,13 @@ where
         // delivered first, even when the driver wakes late.
         let idle_due = self.run.idle_deadline.filter(|at| *at <= now);
         while let Some(msg) = self.ctx.timers.pop_due(idle_due.unwrap_or(now)) {
-            let call = guarded(self.handler.info(msg, &mut self.ctx));
-            let reply =
-                while_writing(call, &mut self.stream, &mut self.conn, &mut self.run.tally).await;
+            let reply = while_writing(
+                pin!(guarded(self.handler.info(msg, &mut self.ctx))),
+                &mut self.stream,
+                &mut self.conn,
+                &mut self.run.tally,
+            )
+            .await;
             self.handle_reply(reply);
             if self.run.ending.is_some() {
                 return;
@@ -816,13 +831,15 @@ fn poll_flush<W: AsyncWrite + Unpin>(
 /// something), writes what earlier replies queued, so a slow call does not
 /// hold back replies already made. A call that completes at once writes
 /// nothing here: its replies join the batch written by the main loop.
+///
+/// The caller pins the call where it stands: taken by value, the call's
+/// state would be copied into this future's for every message.
 async fn while_writing<T, W: AsyncWrite + Unpin>(
-    call: impl Future<Output = T>,
+    mut call: Pin<&mut impl Future<Output = T>>,
     writer: &mut W,
     conn: &mut Connection,
     tally: &mut Tally,
 ) -> T {
-    let mut call = std::pin::pin!(call);
     // A write error is left for the main loop to meet on its next write.
     let mut failed = false;
     poll_fn(|cx| {
