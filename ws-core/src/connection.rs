@@ -579,7 +579,34 @@ impl Connection {
         }
     }
 
+    /// Turns a frame's unmasked payload into a frame or a message, or into
+    /// nothing while a fragmented message goes on.
+    ///
+    /// The usual frame, a whole uncompressed message, is handled here and
+    /// inlined into the decoder; every other kind goes through
+    /// [`Connection::complete_other_frame`].
+    #[inline]
     fn complete_frame(
+        &mut self,
+        header: FrameHeader,
+        payload: BytesMut,
+        streamed_utf8: bool,
+    ) -> Result<Option<Frame>, ProtocolError> {
+        let kind = match header.opcode {
+            OpCode::Text => MessageKind::Text,
+            OpCode::Binary => MessageKind::Binary,
+            _ => return self.complete_other_frame(header, payload, streamed_utf8),
+        };
+        if !header.fin || self.compressed {
+            return self.complete_other_frame(header, payload, streamed_utf8);
+        }
+        self.message_len = 0;
+        self.finish_message(kind, payload, streamed_utf8).map(Some)
+    }
+
+    /// [`Connection::complete_frame`] for control frames, fragments and
+    /// compressed frames.
+    fn complete_other_frame(
         &mut self,
         header: FrameHeader,
         payload: BytesMut,
@@ -694,6 +721,7 @@ impl Connection {
         self.finish_message(kind, message, fail_fast).map(Some)
     }
 
+    #[inline]
     fn finish_message(
         &mut self,
         kind: MessageKind,
@@ -743,12 +771,30 @@ impl Connection {
 
     /// Queues a data message, compressed when permessage-deflate is on, the
     /// message reaches the threshold and compression actually shrinks it.
+    ///
+    /// Small and inlined: the uncompressed path is the one every echo of a
+    /// small message takes, and each call layer on it costs as much as the
+    /// header it writes.
+    #[inline]
     fn push_message(&mut self, opcode: OpCode, payload: Bytes) {
-        let role = self.role;
-        if let Some(deflate) = &mut self.deflate
-            && deflate.compress
-            && payload.len() >= deflate.threshold
+        if self
+            .deflate
+            .as_ref()
+            .is_some_and(|deflate| deflate.compress && payload.len() >= deflate.threshold)
         {
+            self.push_compressed(opcode, payload);
+        } else {
+            self.push_with(opcode, payload, false);
+        }
+    }
+
+    /// Compresses a message (RFC 7692 §7.2.1) and queues it, or queues it
+    /// as it is when compressing does not shrink it and the window need not
+    /// hold it.
+    #[inline(never)]
+    fn push_compressed(&mut self, opcode: OpCode, payload: Bytes) {
+        let role = self.role;
+        if let Some(deflate) = &mut self.deflate {
             let (window_bits, takeover) = match role {
                 Role::Server => (
                     deflate.params.server_max_window_bits,
