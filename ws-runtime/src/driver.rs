@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use bytes::Buf;
 use futures_util::FutureExt;
+use futures_util::future::CatchUnwind;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
@@ -42,15 +43,21 @@ const MAX_INFO_BATCH: usize = 256;
 /// Vectored writes take at most this many buffers at once.
 const MAX_IOVECS: usize = 64;
 
-/// Runs a handler panic-safely; a panic becomes its message.
-pub(crate) async fn guarded<T>(future: impl Future<Output = T>) -> Result<T, String> {
-    AssertUnwindSafe(future)
-        .catch_unwind()
-        .await
-        .map_err(panic_message)
+/// Runs a handler call panic-safely: its output, or the panic's payload,
+/// which [`panic_message`] turns into text.
+///
+/// The future itself, with no `async fn` or `map` around it: each would be
+/// one more state machine the call is moved into and its output out of, on
+/// every message. Callers convert the payload after the `await`.
+pub(crate) fn guarded<F: Future>(future: F) -> CatchUnwind<AssertUnwindSafe<F>> {
+    AssertUnwindSafe(future).catch_unwind()
 }
 
-fn panic_message(payload: Box<dyn Any + Send>) -> String {
+/// What a handler's panic left behind.
+pub(crate) type Panic = Box<dyn Any + Send>;
+
+/// A panic's message, for the log and the terminate reason.
+pub(crate) fn panic_message(payload: Panic) -> String {
     match payload.downcast::<String>() {
         Ok(message) => *message,
         Err(payload) => match payload.downcast::<&'static str>() {
@@ -545,10 +552,10 @@ where
         }
     }
 
-    fn handle_reply(&mut self, reply: Result<Reply, String>) {
+    fn handle_reply(&mut self, reply: Result<Reply, Panic>) {
         match reply {
             Ok(reply) => self.apply(reply),
-            Err(panic) => self.crash(panic),
+            Err(panic) => self.crash(panic_message(panic)),
         }
     }
 

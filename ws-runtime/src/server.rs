@@ -21,7 +21,7 @@ use ws_core::handshake::{self, HandshakeError};
 use ws_core::{Connection, Role, Terminate};
 
 use crate::ctx::{Ctx, Meta};
-use crate::driver::{Driver, guarded};
+use crate::driver::{Driver, guarded, panic_message};
 use crate::handler::{Handler, InitKind, UpgradeOptions};
 use crate::request::{Request, Response, StateMap};
 use crate::shutdown::Shutdown;
@@ -632,7 +632,7 @@ async fn start<H: Handler>(upgrading: Upgrading) -> Option<Box<Driver<H, TcpStre
         leftover,
         shared,
     } = upgrading;
-    let init = match guarded(H::init(&request)).await {
+    let init = match guarded(H::init(&request)).await.map_err(panic_message) {
         Ok(init) => init,
         Err(panic) => {
             tracing::error!(panic = %panic, "init crashed; answering 500");
@@ -778,7 +778,10 @@ where
 /// Calls `terminate` exactly once; a panic there is logged, not propagated.
 pub(crate) async fn terminate<H: Handler>(handler: &mut H, reason: &Terminate) {
     tracing::debug!(?reason, "connection ended");
-    if let Err(panic) = guarded(handler.terminate(reason)).await {
+    if let Err(panic) = guarded(handler.terminate(reason))
+        .await
+        .map_err(panic_message)
+    {
         tracing::error!(panic = %panic, "terminate crashed");
     }
 }

@@ -48,7 +48,7 @@ use ws_core::handshake;
 use ws_core::{Connection, Frame, ProtocolError, Role, Terminate};
 
 use crate::ctx::{Addr, Ctx, Meta, SendError};
-use crate::driver::guarded;
+use crate::driver::{guarded, panic_message};
 use crate::handler::{Handler, InitKind};
 use crate::request::{Request, Response, StateMap};
 use crate::server::{Config, Shared, driver, terminate};
@@ -150,7 +150,7 @@ impl<H: Handler> Session<H> {
 
     /// [`Session::connect`] with server limits and timeouts.
     pub async fn connect_with(request: Request, config: Config) -> Result<Session<H>, Response> {
-        let init = match guarded(H::init(&request)).await {
+        let init = match guarded(H::init(&request)).await.map_err(panic_message) {
             Ok(init) => init,
             Err(panic) => return Err(Response::new(500).body(panic)),
         };
