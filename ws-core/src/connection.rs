@@ -595,22 +595,22 @@ impl Connection {
         let kind = match header.opcode {
             OpCode::Text => MessageKind::Text,
             OpCode::Binary => MessageKind::Binary,
-            _ => return self.complete_other_frame(header, payload, streamed_utf8),
+            _ => return self.complete_other_frame(header, payload),
         };
         if !header.fin || self.compressed {
-            return self.complete_other_frame(header, payload, streamed_utf8);
+            return self.complete_other_frame(header, payload);
         }
         self.message_len = 0;
         self.finish_message(kind, payload, streamed_utf8).map(Some)
     }
 
     /// [`Connection::complete_frame`] for control frames, fragments and
-    /// compressed frames.
+    /// compressed frames: never a whole uncompressed message in one frame,
+    /// which only `complete_frame` finishes.
     fn complete_other_frame(
         &mut self,
         header: FrameHeader,
         payload: BytesMut,
-        streamed_utf8: bool,
     ) -> Result<Option<Frame>, ProtocolError> {
         match header.opcode {
             OpCode::Ping => {
@@ -636,15 +636,7 @@ impl Connection {
             OpCode::Text | OpCode::Binary | OpCode::Continuation if self.compressed => {
                 self.complete_compressed_frame(header, &payload)
             }
-            OpCode::Text | OpCode::Binary if header.fin => {
-                self.message_len = 0;
-                let kind = if header.opcode == OpCode::Text {
-                    MessageKind::Text
-                } else {
-                    MessageKind::Binary
-                };
-                self.finish_message(kind, payload, streamed_utf8).map(Some)
-            }
+            // Fragments; a whole message in one frame went the other way.
             OpCode::Text | OpCode::Binary | OpCode::Continuation => {
                 if self.message_buf.is_empty() {
                     self.message_buf = payload;
