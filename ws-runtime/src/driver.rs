@@ -674,14 +674,7 @@ where
         // delivered first, even when the driver wakes late.
         let idle_due = self.run.idle_deadline.filter(|at| *at <= now);
         while let Some(msg) = self.ctx.timers.pop_due(idle_due.unwrap_or(now)) {
-            let reply = while_writing(
-                pin!(guarded(self.handler.info(msg, &mut self.ctx))),
-                &mut self.stream,
-                &mut self.conn,
-                &mut self.run.tally,
-            )
-            .await;
-            self.handle_reply(reply);
+            self.call_info(msg).await;
             if self.run.ending.is_some() {
                 return;
             }
