@@ -20,8 +20,9 @@ use bytes::Buf;
 use futures_util::FutureExt;
 use futures_util::future::CatchUnwind;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::time::{Instant, Sleep};
+use tracing::{Instrument, Span};
 use ws_core::{CloseCode, CloseFrame, Connection, Frame, Terminate};
 
 use crate::ctx::{Control, Ctx};
@@ -123,6 +124,13 @@ pub(crate) struct Driver<H: Handler, S> {
     /// when the first deadline is, so a connection with none (no idle
     /// timeout, no timers, no keepalive) has no timer entry.
     sleep: Option<Pin<Box<Sleep>>>,
+    /// The connection's tracing span, entered while it is awake and while
+    /// it ends. Kept here rather than around the task's future: the task
+    /// is allocated in 128-byte steps, this struct in 16-byte ones.
+    pub(crate) span: Span,
+    /// The server's connection slot (`Config::max_connections`), given back
+    /// when the driver is dropped.
+    pub(crate) permit: Option<OwnedSemaphorePermit>,
 }
 
 impl<H, S> Driver<H, S>
@@ -172,27 +180,41 @@ where
             shared,
             run,
             sleep: None,
+            // `start` runs in the connection's span.
+            span: Span::current(),
+            permit: None,
         }
     }
 
     /// Runs the connection from `open` to the end and returns why it ended.
     /// The caller runs `terminate`, then [`Driver::linger`]s.
-    pub(crate) async fn run(&mut self) -> Terminate {
-        let mut resumed = None;
-        loop {
-            // Boxed: its state (the handler calls' futures, the reads and
-            // writes in flight) exists only while the connection is awake.
-            if let Step::Ended(reason) = Box::pin(self.drive(resumed.take())).await {
-                // Senders learn at once that the connection is gone;
-                // messages it will never handle are dropped now, not
-                // after `terminate` and the lingering close.
-                self.ctx.mailbox().close();
-                return reason;
+    ///
+    /// Not an `async fn`: that would keep its argument in the task's state
+    /// beside the body's copy of it, and a hibernated connection's task is
+    /// this future and little more.
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn keeps its argument twice"
+    )]
+    pub(crate) fn run(&mut self) -> impl Future<Output = Terminate> + '_ {
+        async move {
+            let mut resumed = None;
+            loop {
+                // Boxed: its state (the handler calls' futures, the reads and
+                // writes in flight) exists only while the connection is awake.
+                let span = self.span.clone();
+                let awake = Box::pin(self.drive(resumed).instrument(span));
+                if let Step::Ended(reason) = awake.await {
+                    // Senders learn at once that the connection is gone;
+                    // messages it will never handle are dropped now, not
+                    // after `terminate` and the lingering close.
+                    self.ctx.mailbox().close();
+                    return reason;
+                }
+                // Hibernated: this wait is all the task holds until woken.
+                let shutdown = pin!(self.shared.shutdown.cancelled_owned());
+                resumed = Some(self.wait(shutdown).await);
             }
-            // Hibernated: this wait is all the task holds until woken.
-            let shared = Arc::clone(&self.shared);
-            let shutdown = pin!(shared.shutdown.cancelled());
-            resumed = Some(self.wait(shutdown).await);
         }
     }
 

@@ -13,6 +13,8 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use futures_util::FutureExt;
+use futures_util::future::OptionFuture;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream, ToSocketAddrs};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -598,11 +600,13 @@ async fn read_head<S: AsyncRead + Unpin>(
 
 /// Runs `init`, answers the handshake, and drives the connection.
 ///
-/// Not an `async fn`: one would keep `upgrading` in its state for the
-/// connection's whole life. The handshake runs boxed, so `init`'s future
-/// and the handshake's state are freed once the connection is up; the
-/// long-lived task holds only what `live` needs.
-fn upgrade<H: Handler>(
+/// Not an `async fn` or block: one would keep `upgrading` (or the boxed
+/// handshake) in its state for the connection's whole life. The handshake
+/// runs boxed, so `init`'s future and the handshake's state are freed once
+/// the connection is up, and the task then holds only `live`'s future.
+/// tokio allocates a task in 128-byte steps (its cell is aligned for
+/// that), and a hibernated connection's is one step smaller this way.
+pub(crate) fn upgrade<H: Handler>(
     upgrading: Upgrading,
     permit: OwnedSemaphorePermit,
 ) -> impl Future<Output = ()> + Send + 'static {
@@ -612,19 +616,17 @@ fn upgrade<H: Handler>(
         path = %upgrading.request.path(),
         protocol = tracing::field::Empty,
     );
-    let start = Box::pin(start::<H>(upgrading));
-    async move {
-        if let Some(driver) = start.await {
-            live(driver).await;
-        }
-        drop(permit);
-    }
-    .instrument(span)
+    Box::pin(start::<H>(upgrading, permit).instrument(span))
+        .then(|driver| OptionFuture::from(driver.map(live)))
+        .map(|_lived: Option<()>| ())
 }
 
 /// Runs `init` and answers the handshake; the driver of the connection
 /// once it is upgraded.
-async fn start<H: Handler>(upgrading: Upgrading) -> Option<Box<Driver<H, TcpStream>>> {
+async fn start<H: Handler>(
+    upgrading: Upgrading,
+    permit: OwnedSemaphorePermit,
+) -> Option<Box<Driver<H, TcpStream>>> {
     let Upgrading {
         mut stream,
         request,
@@ -699,22 +701,33 @@ async fn start<H: Handler>(upgrading: Upgrading) -> Option<Box<Driver<H, TcpStre
     shared.stats.opened();
     // Boxed: moving the driver through the futures that run it would copy
     // it into each of their states.
-    Some(Box::new(driver(
+    let mut driver = Box::new(driver(
         handler, stream, leftover, ctx, &options, deflate, shared,
-    )))
+    ));
+    driver.permit = Some(permit);
+    Some(driver)
 }
 
 /// Runs an upgraded connection to its end: `terminate`, then lingering for
 /// the peer's side of the close.
-pub(crate) async fn live<H, S>(mut driver: Box<Driver<H, S>>)
+///
+/// Not an `async fn`, which would hold `driver` twice (argument and body).
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps its argument twice"
+)]
+pub(crate) fn live<H, S>(mut driver: Box<Driver<H, S>>) -> impl Future<Output = ()>
 where
     H: Handler,
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let reason = driver.run().await;
-    // Boxed: what the end takes (the handler's `terminate` future, the
-    // reason) is not part of the task's state while the connection lives.
-    Box::pin(finish(driver, reason)).await;
+    async move {
+        let reason = driver.run().await;
+        // Boxed: what the end takes (the handler's `terminate` future, the
+        // reason) is not part of the task's state while the connection lives.
+        let span = driver.span.clone();
+        Box::pin(finish(driver, reason).instrument(span)).await;
+    }
 }
 
 async fn finish<H, S>(mut driver: Box<Driver<H, S>>, reason: Terminate)

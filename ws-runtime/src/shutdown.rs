@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 
-use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+use tokio_util::sync::{
+    CancellationToken, WaitForCancellationFuture, WaitForCancellationFutureOwned,
+};
 
 /// Graceful shutdown: a token to wait on, and a flag to read without the
 /// token's lock. Clones signal the same shutdown.
@@ -27,6 +29,12 @@ impl Shutdown {
     /// Completes once the shutdown is signalled.
     pub(crate) fn cancelled(&self) -> WaitForCancellationFuture<'_> {
         self.token.cancelled()
+    }
+
+    /// Completes once the shutdown is signalled, borrowing nothing: for a
+    /// wait whose task also borrows the connection mutably.
+    pub(crate) fn cancelled_owned(&self) -> WaitForCancellationFutureOwned {
+        self.token.clone().cancelled_owned()
     }
 }
 
@@ -66,6 +74,16 @@ impl<T: ShutdownWait + ?Sized> ShutdownWait for &mut T {
 /// The plain future: polled in full every time, remembering nothing. For
 /// a hibernated connection, whose wakes are rare and whose every byte counts.
 impl ShutdownWait for Pin<&mut WaitForCancellationFuture<'_>> {
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.as_mut().poll(cx)
+    }
+
+    fn registered_with(&self, _waker: &Waker) -> bool {
+        false
+    }
+}
+
+impl ShutdownWait for Pin<&mut WaitForCancellationFutureOwned> {
     fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         self.as_mut().poll(cx)
     }
