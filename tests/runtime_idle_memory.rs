@@ -543,11 +543,12 @@ async fn idle_connections_report_the_servers_memory_per_connection() {
     // lariat holds one in about 1.8-1.97 KB (printed above). It holds its
     // task (256 B: tokio's cell around the wait for the next event), its
     // driver (about 810 B: `Connection`, `Ctx` with the upgrade request, the
-    // handler, its span and permit), the request head and tokio's socket registration; the awake
-    // state (handler calls in flight, buffers, the inflater) is freed. RSS
-    // moves by a few dozen bytes per connection from run to run and machine
-    // to machine, so this asserts the goal with a quarter of slack: a
-    // regression of the driver or the task shows, noise does not.
+    // handler, its span and permit), the request head and tokio's socket
+    // registration; the awake state (handler calls in flight, buffers, the
+    // inflater) is freed. RSS moves by a few dozen bytes per connection from
+    // run to run and machine to machine, so this asserts the goal with a
+    // quarter of slack: a regression of the driver or the task shows, noise
+    // does not.
     let hibernated_bound = 2.5 * 1024.0;
     for hibernated in [
         Scenario::HibernatedAtOpen,

@@ -606,7 +606,7 @@ async fn read_head<S: AsyncRead + Unpin>(
 /// the connection is up, and the task then holds only `live`'s future.
 /// tokio allocates a task in 128-byte steps (its cell is aligned for
 /// that), and a hibernated connection's is one step smaller this way.
-pub(crate) fn upgrade<H: Handler>(
+fn upgrade<H: Handler>(
     upgrading: Upgrading,
     permit: OwnedSemaphorePermit,
 ) -> impl Future<Output = ()> + Send + 'static {

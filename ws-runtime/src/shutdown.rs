@@ -73,16 +73,6 @@ impl<T: ShutdownWait + ?Sized> ShutdownWait for &mut T {
 
 /// The plain future: polled in full every time, remembering nothing. For
 /// a hibernated connection, whose wakes are rare and whose every byte counts.
-impl ShutdownWait for Pin<&mut WaitForCancellationFuture<'_>> {
-    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        self.as_mut().poll(cx)
-    }
-
-    fn registered_with(&self, _waker: &Waker) -> bool {
-        false
-    }
-}
-
 impl ShutdownWait for Pin<&mut WaitForCancellationFutureOwned> {
     fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         self.as_mut().poll(cx)
